@@ -1,0 +1,44 @@
+"""The `seqrl` command: one subcommand per task, each a typed function parsed by tyro.
+
+Every subcommand function lives beside the code it drives; this file only names them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+def _subcommands() -> dict[str, Callable]:
+    # Imported here, not at module import, so `import seqrl.cli` stays cheap.
+    from seqrl.collect.recipes import collect_command
+    from seqrl.data.sources import datasets_command
+
+    return {
+        "collect": collect_command,
+        "datasets": datasets_command,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    import tyro
+
+    from seqrl.errors import SeqRLError
+
+    try:
+        tyro.extras.subcommand_cli_from_dict(
+            _subcommands(),
+            prog="seqrl",
+            description="Offline RL as sequence modelling: collect data, train, evaluate, transfer, sweep.",
+            args=argv,
+        )
+    except SeqRLError as exc:
+        print(f"seqrl: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("seqrl: interrupted (runs resume with --resume)", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Offline datasets: the in-memory dataset, its sources, the context sampler, the action tokenizer."""

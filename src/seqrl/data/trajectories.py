@@ -1,0 +1,303 @@
+"""An offline dataset held in memory: episodes stored back to back in flat arrays.
+
+Flat arrays (rather than a list of per-episode arrays) let the sampler gather a whole batch
+of context windows with one fancy-indexing call per field; `episode_starts` marks where each
+episode begins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from seqrl.errors import DatasetError
+
+# Actions a hair outside the space (float round-off, or a float64 policy clipped in float32)
+# are accepted; anything further out means the data does not belong to this action space.
+ACTION_BOUND_TOLERANCE = 1e-4
+
+
+@dataclass(eq=False)
+class TrajectoryDataset:
+    """Episodes of (observation, action, reward, termination, truncation), back to back.
+
+    `observations[i]` is the observation the agent saw before taking `actions[i]`; the
+    observation after an episode's last action (which Minari stores and D4RL does not) is kept
+    in `final_observations` when known.
+    """
+
+    observations: np.ndarray  # (N, obs_dim) float32
+    actions: np.ndarray  # (N, act_dim) float32
+    rewards: np.ndarray  # (N,) float32
+    terminations: np.ndarray  # (N,) bool: the episode ended in a terminal state
+    truncations: np.ndarray  # (N,) bool: the episode was cut off (time limit, end of data)
+    episode_starts: np.ndarray  # (E,) int64: index of each episode's first transition
+    metadata: dict[str, Any] = field(default_factory=dict)
+    final_observations: np.ndarray | None = None  # (E, obs_dim) or None
+
+    def __post_init__(self) -> None:
+        name = self.metadata.get("name", "dataset")
+        self.observations = np.asarray(self.observations, dtype=np.float32)
+        self.actions = np.asarray(self.actions, dtype=np.float32)
+        self.rewards = np.asarray(self.rewards, dtype=np.float32).reshape(-1)
+        self.terminations = np.asarray(self.terminations).astype(bool).reshape(-1)
+        self.truncations = np.asarray(self.truncations).astype(bool).reshape(-1)
+        self.episode_starts = np.asarray(self.episode_starts, dtype=np.int64).reshape(-1)
+        if self.observations.ndim == 1:
+            self.observations = self.observations[:, None]
+        if self.actions.ndim == 1:
+            self.actions = self.actions[:, None]
+        n = len(self.observations)
+        if n == 0 or len(self.episode_starts) == 0:
+            raise DatasetError(f"{name}: the dataset is empty (no transitions)")
+        if self.observations.ndim != 2 or self.actions.ndim != 2:
+            raise DatasetError(
+                f"{name}: observations and actions must be 2-D (steps, features), got shapes "
+                f"{self.observations.shape} and {self.actions.shape}"
+            )
+        for key in ("actions", "rewards", "terminations", "truncations"):
+            if len(getattr(self, key)) != n:
+                raise DatasetError(
+                    f"{name}: length mismatch: {n} observations but {len(getattr(self, key))} {key}"
+                )
+        starts = self.episode_starts
+        if starts[0] != 0 or np.any(np.diff(starts) <= 0) or starts[-1] >= n:
+            raise DatasetError(
+                f"{name}: episode_starts must begin at 0 and strictly increase below {n}"
+            )
+        for key in ("observations", "actions", "rewards"):
+            values = getattr(self, key)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                index = int(np.argwhere(bad)[0][0])
+                raise DatasetError(f"{name}: {key} contain NaN or inf (first at step {index})")
+        if self.final_observations is not None:
+            self.final_observations = np.asarray(self.final_observations, dtype=np.float32)
+            if self.final_observations.shape != (len(starts), self.obs_dim):
+                raise DatasetError(
+                    f"{name}: final_observations has shape {self.final_observations.shape}, "
+                    f"expected {(len(starts), self.obs_dim)}"
+                )
+        low, high = self.metadata.get("action_low"), self.metadata.get("action_high")
+        if low is not None and high is not None:
+            low = np.broadcast_to(np.asarray(low, dtype=np.float64), (self.act_dim,))
+            high = np.broadcast_to(np.asarray(high, dtype=np.float64), (self.act_dim,))
+            outside = (self.actions < low - ACTION_BOUND_TOLERANCE) | (
+                self.actions > high + ACTION_BOUND_TOLERANCE
+            )
+            if outside.any():
+                step, feature = (int(v) for v in np.argwhere(outside)[0])
+                raise DatasetError(
+                    f"{name}: actions outside the action space: action[{step}][{feature}] = "
+                    f"{self.actions[step, feature]:.4g}, bounds [{low[feature]:.4g}, {high[feature]:.4g}]"
+                )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_episodes(
+        cls, episodes: Sequence[dict[str, np.ndarray]], metadata: dict[str, Any] | None = None
+    ) -> "TrajectoryDataset":
+        """Build from a list of per-episode dicts.
+
+        Each dict has `observations` (T or T+1 rows; with T+1 the last row is the final
+        observation), `actions` (T), `rewards` (T), and optionally `terminations`/`truncations`
+        (T, default: the episode is truncated at its last step).
+        """
+        metadata = dict(metadata or {})
+        name = metadata.get("name", "dataset")
+        if len(episodes) == 0:
+            raise DatasetError(f"{name}: the dataset is empty (no episodes)")
+        obs, acts, rews, terms, truncs, finals, starts = [], [], [], [], [], [], []
+        total = 0
+        have_finals = True
+        for i, ep in enumerate(episodes):
+            for key in ("observations", "actions", "rewards"):
+                if key not in ep:
+                    raise DatasetError(f"{name}: episode {i} is missing the key '{key}'")
+            t = len(ep["actions"])
+            if t == 0:
+                raise DatasetError(f"{name}: episode {i} has no steps")
+            o = np.asarray(ep["observations"])
+            if len(o) == t + 1:
+                finals.append(o[-1])
+                o = o[:-1]
+            elif len(o) == t:
+                have_finals = False
+            else:
+                raise DatasetError(
+                    f"{name}: length mismatch in episode {i}: {len(o)} observations for {t} actions"
+                )
+            if len(ep["rewards"]) != t:
+                raise DatasetError(
+                    f"{name}: length mismatch in episode {i}: {len(ep['rewards'])} rewards for {t} actions"
+                )
+            term = np.asarray(ep.get("terminations", np.zeros(t, bool)), dtype=bool)
+            trunc = ep.get("truncations")
+            if trunc is None:
+                trunc = np.zeros(t, bool)
+                trunc[-1] = not term[-1]
+            for key, arr in (("terminations", term), ("truncations", trunc)):
+                if len(arr) != t:
+                    raise DatasetError(
+                        f"{name}: length mismatch in episode {i}: {len(arr)} {key} for {t} actions"
+                    )
+            obs.append(o)
+            acts.append(np.asarray(ep["actions"]).reshape(t, -1))
+            rews.append(np.asarray(ep["rewards"]).reshape(t))
+            terms.append(term)
+            truncs.append(np.asarray(trunc, dtype=bool))
+            starts.append(total)
+            total += t
+        try:
+            observations = np.concatenate(obs).astype(np.float32)
+            actions = np.concatenate(acts).astype(np.float32)
+        except ValueError as exc:
+            raise DatasetError(f"{name}: episodes have different observation or action sizes ({exc})")
+        return cls(
+            observations=observations,
+            actions=actions,
+            rewards=np.concatenate(rews),
+            terminations=np.concatenate(terms),
+            truncations=np.concatenate(truncs),
+            episode_starts=np.asarray(starts, dtype=np.int64),
+            metadata=metadata,
+            final_observations=np.stack(finals) if have_finals else None,
+        )
+
+    @classmethod
+    def concatenate(
+        cls, datasets: Sequence["TrajectoryDataset"], metadata: dict[str, Any] | None = None
+    ) -> "TrajectoryDataset":
+        """Episodes of several datasets in one (e.g. D4RL's medium-expert = medium + expert)."""
+        if not datasets:
+            raise DatasetError("concatenate: no datasets given")
+        dims = {(d.obs_dim, d.act_dim) for d in datasets}
+        if len(dims) != 1:
+            raise DatasetError(f"concatenate: datasets have different (obs_dim, act_dim): {sorted(dims)}")
+        offsets = np.cumsum([0] + [d.num_transitions for d in datasets[:-1]])
+        finals = [d.final_observations for d in datasets]
+        return cls(
+            observations=np.concatenate([d.observations for d in datasets]),
+            actions=np.concatenate([d.actions for d in datasets]),
+            rewards=np.concatenate([d.rewards for d in datasets]),
+            terminations=np.concatenate([d.terminations for d in datasets]),
+            truncations=np.concatenate([d.truncations for d in datasets]),
+            episode_starts=np.concatenate([d.episode_starts + o for d, o in zip(datasets, offsets)]),
+            metadata=dict(metadata if metadata is not None else datasets[0].metadata),
+            final_observations=None if any(f is None for f in finals) else np.concatenate(finals),
+        )
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", "dataset"))
+
+    @property
+    def num_transitions(self) -> int:
+        return len(self.observations)
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episode_starts)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observations.shape[1]
+
+    @property
+    def act_dim(self) -> int:
+        return self.actions.shape[1]
+
+    @cached_property
+    def episode_lengths(self) -> np.ndarray:
+        """(E,) int64."""
+        return np.diff(np.append(self.episode_starts, self.num_transitions))
+
+    @cached_property
+    def episode_ends(self) -> np.ndarray:
+        """(E,) int64: one past each episode's last transition."""
+        return self.episode_starts + self.episode_lengths
+
+    @cached_property
+    def episode_index(self) -> np.ndarray:
+        """(N,) int64: the episode each transition belongs to."""
+        return np.repeat(np.arange(self.num_episodes), self.episode_lengths)
+
+    @cached_property
+    def timesteps(self) -> np.ndarray:
+        """(N,) int64: each transition's position within its episode, from 0."""
+        return np.arange(self.num_transitions) - self.episode_starts[self.episode_index]
+
+    @cached_property
+    def episode_returns(self) -> np.ndarray:
+        """(E,) float64: undiscounted return of each episode."""
+        return np.add.reduceat(self.rewards.astype(np.float64), self.episode_starts)
+
+    # ------------------------------------------------------------------ statistics
+    def returns_to_go(self, discount: float = 1.0) -> np.ndarray:
+        """(N,) float64: sum_{t' >= t} discount^(t'-t) r_t' within each episode."""
+        if discount == 1.0:
+            # Reverse cumulative sum within episodes, vectorized: total suffix sums minus the
+            # suffix sum that starts at the next episode.
+            suffix = np.cumsum(self.rewards[::-1].astype(np.float64))[::-1]
+            after_episode = np.append(suffix, 0.0)[self.episode_ends]
+            return suffix - after_episode[self.episode_index]
+        rtg = np.empty(self.num_transitions, dtype=np.float64)
+        rewards = self.rewards.astype(np.float64)
+        for start, end in zip(self.episode_starts, self.episode_ends):
+            acc = 0.0
+            for t in range(end - 1, start - 1, -1):
+                acc = rewards[t] + discount * acc
+                rtg[t] = acc
+        return rtg
+
+    @cached_property
+    def observation_mean(self) -> np.ndarray:
+        return self.observations.mean(axis=0)
+
+    @cached_property
+    def observation_std(self) -> np.ndarray:
+        # The floor keeps constant features (e.g. LunarLander's leg contacts in some data) finite.
+        return np.maximum(self.observations.std(axis=0), 1e-6)
+
+    @property
+    def action_low(self) -> np.ndarray:
+        low = self.metadata.get("action_low")
+        return np.broadcast_to(np.asarray(low if low is not None else self.actions.min(0), np.float32), (self.act_dim,))
+
+    @property
+    def action_high(self) -> np.ndarray:
+        high = self.metadata.get("action_high")
+        return np.broadcast_to(np.asarray(high if high is not None else self.actions.max(0), np.float32), (self.act_dim,))
+
+    def episode(self, i: int) -> dict[str, np.ndarray]:
+        """Episode i as a dict of arrays (views, not copies)."""
+        s, e = int(self.episode_starts[i]), int(self.episode_ends[i])
+        return {
+            "observations": self.observations[s:e],
+            "actions": self.actions[s:e],
+            "rewards": self.rewards[s:e],
+            "terminations": self.terminations[s:e],
+            "truncations": self.truncations[s:e],
+        }
+
+    def episodes(self) -> Iterator[dict[str, np.ndarray]]:
+        for i in range(self.num_episodes):
+            yield self.episode(i)
+
+    def summary(self) -> dict[str, Any]:
+        """Episodes, transitions and return statistics, for listings and logs."""
+        returns = self.episode_returns
+        return {
+            "name": self.name,
+            "env_id": self.metadata.get("env_id"),
+            "episodes": self.num_episodes,
+            "transitions": self.num_transitions,
+            "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()),
+            "return_min": float(returns.min()),
+            "return_max": float(returns.max()),
+        }
