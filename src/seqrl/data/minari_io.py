@@ -85,7 +85,7 @@ def save_dataset(
 
     `dataset.metadata` and `extra_metadata` (e.g. policy, collection seed) must be
     JSON-serialisable (numpy arrays and scalars are converted); they come back in
-    `load_minari(...).metadata`.
+    `load_minari(...).metadata`, where `name` is the dataset id.
     """
     import minari
 
