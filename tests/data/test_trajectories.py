@@ -130,6 +130,9 @@ def test_episode_length_mismatch_in_from_episodes():
         TrajectoryDataset.from_episodes([{"observations": np.zeros((5, 1)), "actions": np.zeros((3, 1)), "rewards": np.zeros(3)}])
     with pytest.raises(DatasetError, match="episode 0: 2 rewards for 3 actions"):
         TrajectoryDataset.from_episodes([{"observations": np.zeros((3, 1)), "actions": np.zeros((3, 1)), "rewards": np.zeros(2)}])
+    with pytest.raises(DatasetError, match="episode 0: 0 terminations for 3 actions"):
+        TrajectoryDataset.from_episodes([{"observations": np.zeros((3, 1)), "actions": np.zeros((3, 1)),
+                                          "rewards": np.zeros(3), "terminations": np.zeros(0)}])
     with pytest.raises(DatasetError, match="episode 0 is missing the key 'rewards'"):
         TrajectoryDataset.from_episodes([{"observations": np.zeros((3, 1)), "actions": np.zeros((3, 1))}])
 

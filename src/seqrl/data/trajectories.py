@@ -134,11 +134,12 @@ class TrajectoryDataset:
                 raise DatasetError(
                     f"{name}: length mismatch in episode {i}: {len(ep['rewards'])} rewards for {t} actions"
                 )
-            term = np.asarray(ep.get("terminations", np.zeros(t, bool)), dtype=bool)
+            term = np.asarray(ep.get("terminations", np.zeros(t, bool)), dtype=bool).reshape(-1)
             trunc = ep.get("truncations")
             if trunc is None:
                 trunc = np.zeros(t, bool)
-                trunc[-1] = not term[-1]
+                # Guarded: a wrong-length `terminations` is reported below, not as an IndexError.
+                trunc[-1] = len(term) == t and not term[-1]
             for key, arr in (("terminations", term), ("truncations", trunc)):
                 if len(arr) != t:
                     raise DatasetError(
