@@ -1,0 +1,173 @@
+"""Configuration: frozen dataclasses whose field docstrings become `--help`.
+
+Values that depend on the dataset's *name* (return scale, target returns) have presets, filled
+in by `resolve_presets` and written to the run directory. Values derived from the data itself
+(dimensions, normalisation statistics, vocabulary size) live in `seqrl.models.spec.DataSpec`,
+never on the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from seqrl.errors import ConfigError
+
+ActionVariant = Literal["continuous", "tokenized", "tokenized-spread", "continuous-spread"]
+VARIANTS: tuple[str, ...] = ("continuous", "tokenized", "tokenized-spread", "continuous-spread")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Train a Decision Transformer with one of four action representations."""
+
+    dataset: str
+    """Dataset to train on: a local name (`lunarlander-medium`), a Minari id, `d4rl:NAME`, or a path."""
+    model: ActionVariant = "continuous"
+    """Action representation: continuous (baseline DT), tokenized (pooled tokens), tokenized-spread
+    (one token per action feature, generated feature by feature), continuous-spread."""
+    head: Literal["regression", "categorical"] = "regression"
+    """Action head: regression (MSE on the continuous action, as in the paper) or categorical
+    (cross-entropy over each feature's action bins)."""
+    num_bins: int = 256
+    """Bins per action feature for the tokenizer (the paper uses 100 to 3000)."""
+    binning: Literal["quantile", "uniform"] = "quantile"
+    """How bin edges are placed: data quantiles (default, better in the paper) or uniform width."""
+    token_offsets: bool = True
+    """Give each action feature its own token range (T_i = Q_i(a_i) + sum_{j<i} |Q_j|). False is
+    the paper's shared-range ablation."""
+    action_index_embedding: bool = False
+    """Add a learned embedding of the action feature's index to each action token (the paper's
+    ablation, meant for use with --no-token-offsets)."""
+    decode: Literal["argmax", "sample", "expectation"] = "argmax"
+    """How a categorical head picks an action: most likely bin, a sample, or the expected value."""
+    temperature: float = 1.0
+    """Softmax temperature for --decode sample."""
+
+    embed_dim: int = 128
+    """Transformer width."""
+    n_layers: int = 3
+    """Transformer blocks."""
+    n_heads: int = 1
+    """Attention heads."""
+    context_len: int = 20
+    """Timesteps of context (K); a spread step holds 2 + act_dim tokens, a pooled one 3."""
+    dropout: float = 0.1
+    """Dropout on embeddings, attention and residual branches."""
+
+    steps: int = 100_000
+    """Gradient steps."""
+    batch_size: int = 64
+    """Context windows per step."""
+    learning_rate: float = 1e-4
+    """AdamW peak learning rate."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay (not applied to norms, biases or embeddings)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    warmup_steps: int = 10_000
+    """Linear learning-rate warm-up steps."""
+    grad_clip: float = 0.25
+    """Clip the global gradient norm to this (0 disables)."""
+    rtg_scale: float | None = None
+    """Multiply returns-to-go by this (default: the dataset preset, e.g. 0.001 for MuJoCo)."""
+    discount: float = 1.0
+    """Discount for returns-to-go."""
+
+    targets: tuple[float, ...] | None = None
+    """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half)."""
+    eval_every: int = 0
+    """Evaluate every this many steps during training (0: only at the end)."""
+    eval_episodes: int = 10
+    """Episodes per target for evaluation during training."""
+    eval_seed: int = 10_000
+    """Seed of the evaluation environments (kept apart from the training seed)."""
+
+    seed: int = 0
+    """Training seed (parameter init, batch sampling, dropout)."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N, or auto (cuda when available)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """bf16 autocast where the hardware supports it (auto), or force fp32/bf16."""
+    compile: bool = False
+    """Compile the model with torch.compile."""
+    log_every: int = 100
+    """Write a metrics line every this many steps."""
+    checkpoint_every: int = 1000
+    """Write a checkpoint every this many steps (and always at the end)."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files to the run directory."""
+    progress: bool = True
+    """Show a progress bar."""
+    run_dir: str | None = None
+    """Run directory (default: runs/<dataset>-<model>-s<seed>)."""
+    resume: bool = False
+    """Continue an interrupted run from its latest checkpoint."""
+
+    def __post_init__(self) -> None:
+        positive = ("num_bins", "embed_dim", "n_layers", "n_heads", "context_len", "steps", "batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_bins < 2:
+            raise ConfigError(f"num_bins must be >= 2, got {self.num_bins}")
+        if self.embed_dim % self.n_heads:
+            raise ConfigError(f"embed_dim ({self.embed_dim}) must be divisible by n_heads ({self.n_heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.model not in VARIANTS:
+            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+
+    @property
+    def uses_tokenizer(self) -> bool:
+        return self.model.startswith("tokenized") or self.head == "categorical"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        for key in ("betas", "targets"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+# Presets by task family (the dataset name's first part). CORL's DT settings for MuJoCo.
+PRESETS: dict[str, dict[str, Any]] = {
+    "hopper": {"rtg_scale": 0.001, "targets": (3600.0, 1800.0)},
+    "halfcheetah": {"rtg_scale": 0.001, "targets": (12000.0, 6000.0)},
+    "walker2d": {"rtg_scale": 0.001, "targets": (5000.0, 2500.0)},
+    "ant": {"rtg_scale": 0.001, "targets": (6000.0, 3000.0)},
+    # LunarLander returns are a few hundred; 0.01 keeps returns-to-go near 1 like MuJoCo's 0.001.
+    "lunarlander": {"rtg_scale": 0.01},
+}
+
+
+def preset_for(dataset: str) -> dict[str, Any]:
+    from seqrl.data.scores import task_family
+
+    family = task_family(dataset.replace("d4rl:", "").split("/")[-1].split("\\")[-1])
+    for key, preset in PRESETS.items():
+        if family.startswith(key):
+            return preset
+    return {}
+
+
+def resolve_presets(cfg: TrainConfig) -> TrainConfig:
+    """Fill fields left at None from the dataset's preset (rtg_scale falls back to 0.001)."""
+    preset = preset_for(cfg.dataset)
+    updates: dict[str, Any] = {}
+    if cfg.rtg_scale is None:
+        updates["rtg_scale"] = preset.get("rtg_scale", 0.001)
+    if cfg.targets is None and "targets" in preset:
+        updates["targets"] = preset["targets"]
+    return dataclasses.replace(cfg, **updates) if updates else cfg

@@ -1,0 +1,234 @@
+"""Action codecs: everything that differs between the four action representations.
+
+A codec decides how many tokens an action takes per timestep (k), how those tokens are
+embedded, how the action is read back out of the transformer's hidden states, the loss, and
+the decoding at inference. The Decision Transformer interleaves `[R, s, a_0 .. a_{k-1}]` per
+step and hands the codec the hidden states at the k positions that predict the action:
+
+    position in the step:  R   s   a_0  a_1  ...  a_{k-1}
+    predicts:                  a   (k = 1: the whole action, from the state token)
+                               a_0 a_1  a_2  ...  (k = d: feature j from the token before it)
+
+So with k = 1 the state token predicts every feature at once; with k = d ("spread") feature j
+is predicted from the state token (j = 0) or from action token j - 1, which makes generation
+feature by feature autoregressive under the causal mask.
+
+Embeddings (names from Annett & Andersen):
+  ActionEmbedding                 continuous action -> 1 token (the baseline DT)
+  ActionTokenizedEmbedding        d feature tokens -> embedded -> mean-pooled into 1 token
+  ActionTokenizedSpreadEmbedding  d feature tokens -> d tokens
+  ActionSpreadEmbedding           d continuous values -> d tokens (value * w + feature embedding)
+Heads: RegressionHead (MSE on the continuous action, the paper's) and CategoricalHead
+(cross-entropy over each feature's bins), each usable with every embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqrl.data.tokenizer import TorchActionTokenizer
+
+
+# --------------------------------------------------------------------------- embeddings
+class ActionEmbedding(nn.Module):
+    """The baseline: one linear embedding of the whole continuous action."""
+
+    tokens_per_step = 1
+
+    def __init__(self, act_dim: int, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(act_dim, dim)
+
+    def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        return self.linear(actions).unsqueeze(2)  # (B, T, 1, D)
+
+
+class _FeatureTokenEmbedding(nn.Module):
+    """Embeds each feature's token id; optionally adds a learned feature-index embedding.
+
+    With per-feature offsets the ids already tell features apart; with a shared range the
+    index embedding is what lets the model know which feature a token belongs to.
+    """
+
+    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool) -> None:
+        super().__init__()
+        self.token = nn.Embedding(vocab_size, dim)
+        self.index = nn.Embedding(act_dim, dim) if index_embedding else None
+
+    def embed_features(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.token(tokens)  # (B, T, d, D)
+        if self.index is not None:
+            x = x + self.index.weight  # (d, D) broadcast over (B, T)
+        return x
+
+
+class ActionTokenizedEmbedding(_FeatureTokenEmbedding):
+    """Per-feature token embeddings pooled (mean) into one action token per step."""
+
+    tokens_per_step = 1
+
+    def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        return self.embed_features(tokens).mean(dim=2, keepdim=True)  # (B, T, 1, D)
+
+
+class ActionTokenizedSpreadEmbedding(_FeatureTokenEmbedding):
+    """One token per action feature: the step becomes R, s, a_0 .. a_{d-1}."""
+
+    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool) -> None:
+        super().__init__(vocab_size, act_dim, dim, index_embedding)
+        self.tokens_per_step = act_dim
+
+    def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        return self.embed_features(tokens)  # (B, T, d, D)
+
+
+class ActionSpreadEmbedding(nn.Module):
+    """Continuous values spread one per token: a_j * w + b + feature_embedding[j]."""
+
+    def __init__(self, act_dim: int, dim: int) -> None:
+        super().__init__()
+        self.tokens_per_step = act_dim
+        self.value = nn.Linear(1, dim)
+        self.feature = nn.Embedding(act_dim, dim)
+
+    def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        return self.value(actions.unsqueeze(-1)) + self.feature.weight  # (B, T, d, D)
+
+
+# --------------------------------------------------------------------------- heads
+def _per_feature(hidden: torch.Tensor, act_dim: int) -> torch.Tensor:
+    """(B, T, k, D) prediction hidden states -> (B, T, d, D), one per action feature."""
+    if hidden.shape[2] == act_dim:
+        return hidden
+    return hidden.expand(-1, -1, act_dim, -1)  # k = 1: every feature reads the state token
+
+
+class RegressionHead(nn.Module):
+    """Continuous action, squashed into the action bounds with tanh; MSE loss."""
+
+    def __init__(self, dim: int, act_dim: int, low: torch.Tensor, high: torch.Tensor) -> None:
+        super().__init__()
+        # One output per feature, read from that feature's own hidden state: a (d, D) weight.
+        self.weight = nn.Parameter(torch.randn(act_dim, dim) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(act_dim))
+        self.register_buffer("center", (high + low) / 2)
+        self.register_buffer("half_range", (high - low) / 2)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        h = _per_feature(hidden, len(self.bias))  # (B, T, d, D)
+        raw = (h * self.weight).sum(-1) + self.bias  # (B, T, d)
+        return self.center + self.half_range * torch.tanh(raw)
+
+    def loss(self, prediction: torch.Tensor, actions: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
+        per_step = F.mse_loss(prediction.float(), actions, reduction="none").mean(-1)  # (B, T)
+        return (per_step * mask).sum() / mask.sum().clamp(min=1)
+
+    def decode(self, prediction: torch.Tensor, **_: object) -> torch.Tensor:
+        return prediction
+
+
+class CategoricalHead(nn.Module):
+    """Logits over each feature's own bins; cross-entropy; argmax / sample / expectation decoding.
+
+    Logits are computed per feature over at most max(|Q_i|) bins (not over the whole
+    vocabulary), which keeps them small with thousands of bins; bins a feature does not have
+    are masked to -inf.
+    """
+
+    def __init__(self, dim: int, tokenizer: TorchActionTokenizer, shared: bool) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        act_dim, max_bins = tokenizer.action_dim, int(tokenizer.num_bins.max())
+        # With a shared token range the same classifier serves every feature (the ablation);
+        # otherwise each feature has its own.
+        n_classifiers = 1 if shared else act_dim
+        self.weight = nn.Parameter(torch.randn(n_classifiers, max_bins, dim) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(n_classifiers, max_bins))
+        bins = torch.arange(max_bins)
+        self.register_buffer("invalid", bins[None, :] >= tokenizer.num_bins[:, None])  # (d, max_bins)
+
+    @property
+    def values(self) -> torch.Tensor:
+        """(d, max_bins) representative value of each feature's bins, for decoding."""
+        return self.tokenizer.value_table
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        h = _per_feature(hidden, self.tokenizer.action_dim)  # (B, T, d, D)
+        weight = self.weight.expand(h.shape[2], -1, -1)  # (d, max_bins, D)
+        logits = torch.einsum("btfd,fkd->btfk", h, weight) + self.bias.expand(h.shape[2], -1)
+        return logits.float().masked_fill(self.invalid, float("-inf"))  # (B, T, d, max_bins)
+
+    def loss(self, logits: torch.Tensor, actions: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
+        local = tokens - self.tokenizer.offsets  # (B, T, d) bin index within each feature
+        per_feature = F.cross_entropy(logits.flatten(0, 2), local.flatten(), reduction="none")
+        per_step = per_feature.view(local.shape).mean(-1)  # (B, T)
+        return (per_step * mask).sum() / mask.sum().clamp(min=1)
+
+    def decode(
+        self,
+        logits: torch.Tensor,
+        *,
+        mode: str = "argmax",
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(..., d, max_bins) logits -> (..., d) continuous actions."""
+        values = self.values  # (d, max_bins)
+        if mode == "argmax":
+            local = logits.argmax(-1)
+        elif mode == "sample":
+            probs = torch.softmax(logits / temperature, dim=-1)
+            local = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:-1])
+        elif mode == "expectation":
+            return (torch.softmax(logits, dim=-1) * values).sum(-1)
+        else:
+            raise ValueError(f"unknown decode mode {mode!r}")
+        return torch.gather(values.expand(*local.shape, -1), -1, local.unsqueeze(-1)).squeeze(-1)
+
+
+# --------------------------------------------------------------------------- the codec
+class ActionCodec(nn.Module):
+    """Embedding + head (+ tokenizer where needed) for one action representation."""
+
+    def __init__(
+        self,
+        variant: str,
+        head: str,
+        act_dim: int,
+        dim: int,
+        low: torch.Tensor,
+        high: torch.Tensor,
+        tokenizer: TorchActionTokenizer | None,
+        index_embedding: bool = False,
+    ) -> None:
+        super().__init__()
+        if (variant.startswith("tokenized") or head == "categorical") and tokenizer is None:
+            raise ValueError(f"variant {variant!r} with head {head!r} needs an action tokenizer")
+        self.tokenizer = tokenizer
+        shared_range = tokenizer is not None and not bool(tokenizer.offsets.any())
+        if variant == "continuous":
+            self.embedding: nn.Module = ActionEmbedding(act_dim, dim)
+        elif variant == "tokenized":
+            self.embedding = ActionTokenizedEmbedding(tokenizer.vocab_size, act_dim, dim, index_embedding)
+        elif variant == "tokenized-spread":
+            self.embedding = ActionTokenizedSpreadEmbedding(tokenizer.vocab_size, act_dim, dim, index_embedding)
+        elif variant == "continuous-spread":
+            self.embedding = ActionSpreadEmbedding(act_dim, dim)
+        else:
+            raise ValueError(f"unknown action variant {variant!r}")
+        if head == "regression":
+            self.head: nn.Module = RegressionHead(dim, act_dim, low, high)
+        elif head == "categorical":
+            self.head = CategoricalHead(dim, tokenizer, shared=shared_range)
+        else:
+            raise ValueError(f"unknown action head {head!r}")
+        self.tokens_per_step: int = self.embedding.tokens_per_step
+
+    def tokenize(self, actions: torch.Tensor) -> torch.Tensor | None:
+        return None if self.tokenizer is None else self.tokenizer.encode(actions)
+
+    def embed(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, d) actions (+ their tokens) -> (B, T, k, D) action-token embeddings."""
+        return self.embedding(actions, tokens)

@@ -1,0 +1,134 @@
+"""The Decision Transformer, with a pluggable action codec (see action_codecs.py).
+
+Each timestep becomes 2 + k tokens, `R_t, s_t, a_t^0 .. a_t^{k-1}`, where k is 1 for pooled
+action representations and act_dim for spread ones. Every token of a step gets the same
+learned timestep embedding added (no per-token position embeddings). A causal GPT runs over
+the flattened sequence; the codec reads the action back out of the hidden states at the k
+positions that precede each action token (the state token and the first k-1 action tokens).
+
+Inputs are already normalised: states by the DataSpec's mean/std, returns-to-go multiplied by
+its rtg_scale, actions raw (within the action bounds). Sequences are right-padded (see
+data/sampler.py): causality keeps padding out of every real position's output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqrl.config import TrainConfig
+from seqrl.data.sampler import Batch
+from seqrl.data.tokenizer import TorchActionTokenizer
+from seqrl.models.action_codecs import ActionCodec
+from seqrl.models.gpt import GPT, init_weights
+from seqrl.models.spec import DataSpec
+
+
+class DecisionTransformer(nn.Module):
+    def __init__(self, cfg: TrainConfig, spec: DataSpec, tokenizer: TorchActionTokenizer | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.decode_mode = cfg.decode
+        self.temperature = cfg.temperature
+        dim = cfg.embed_dim
+        self.embed_return = nn.Linear(1, dim)
+        self.embed_state = nn.Linear(spec.obs_dim, dim)
+        self.embed_timestep = nn.Embedding(spec.max_timestep + 1, dim)
+        low = torch.tensor(spec.action_low, dtype=torch.float32)
+        high = torch.tensor(spec.action_high, dtype=torch.float32)
+        self.codec = ActionCodec(
+            cfg.model, cfg.head, spec.act_dim, dim, low, high, tokenizer, cfg.action_index_embedding
+        )
+        self.tokens_per_step = 2 + self.codec.tokens_per_step
+        self.embed_ln = nn.LayerNorm(dim)
+        self.embed_dropout = nn.Dropout(cfg.dropout)
+        self.apply(init_weights)  # before the trunk, which initialises itself
+        self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout)
+
+    # ----------------------------------------------------------------------- forward
+    def forward(
+        self,
+        returns_to_go: torch.Tensor,  # (B, T, 1)
+        states: torch.Tensor,  # (B, T, obs_dim)
+        actions: torch.Tensor,  # (B, T, act_dim)
+        timesteps: torch.Tensor,  # (B, T)
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hidden states at the action-predicting positions, (B, T, k, D), and the action tokens."""
+        B, T, _ = states.shape
+        k = self.codec.tokens_per_step
+        tokens = self.codec.tokenize(actions)  # (B, T, d) or None
+        time = self.embed_timestep(timesteps.clamp(0, self.spec.max_timestep))  # (B, T, D)
+        step_tokens = torch.cat(
+            [
+                self.embed_return(returns_to_go).unsqueeze(2),  # (B, T, 1, D)
+                self.embed_state(states).unsqueeze(2),  # (B, T, 1, D)
+                self.codec.embed(actions, tokens),  # (B, T, k, D)
+            ],
+            dim=2,
+        ) + time.unsqueeze(2)  # (B, T, 2 + k, D)
+        x = self.embed_dropout(self.embed_ln(step_tokens.flatten(1, 2)))  # (B, T*(2+k), D)
+        hidden = self.trunk(x).view(B, T, 2 + k, -1)  # (B, T, 2 + k, D)
+        return hidden[:, :, 1 : 1 + k], tokens  # (B, T, k, D)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Masked action loss of a batch of right-padded windows (all tensors on the model's device)."""
+        hidden, tokens = self(batch.returns_to_go, batch.states, batch.actions, batch.timesteps)
+        prediction = self.codec.head(hidden)
+        return self.codec.head.loss(prediction, batch.actions, tokens, batch.mask)
+
+    # ----------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def act(
+        self,
+        returns_to_go: torch.Tensor,  # (B, T, 1)
+        states: torch.Tensor,  # (B, T, obs_dim)
+        actions: torch.Tensor,  # (B, T, act_dim): the last step's entries are ignored
+        timesteps: torch.Tensor,  # (B, T)
+        lengths: torch.Tensor | None = None,  # (B,) real steps per row (right-padded); default T
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The action for the last real step of each context, (B, act_dim).
+
+        Spread representations generate the action feature by feature: feature j is decoded
+        from the hidden state at the token before it, written into the context, and the next
+        pass reads it. The causal mask makes placeholder values of later features irrelevant.
+        """
+        B, T, d = actions.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, device=states.device, dtype=torch.long)
+        rows = torch.arange(B, device=states.device)
+        last = lengths - 1  # (B,)
+        actions = actions.clone()
+        actions[rows, last] = torch.as_tensor(
+            [(lo + hi) / 2 for lo, hi in zip(self.spec.action_low, self.spec.action_high)],
+            device=actions.device, dtype=actions.dtype,
+        )  # placeholder inside the bounds, so tokenizing it is well defined
+        passes = d if self.codec.tokens_per_step > 1 else 1
+        decoded = None
+        for j in range(passes):
+            hidden, _ = self(returns_to_go, states, actions, timesteps)  # (B, T, k, D)
+            prediction = self.codec.head(hidden[rows, last].unsqueeze(1))  # (B, 1, d[, bins])
+            decoded = self.codec.head.decode(
+                prediction, mode=self.decode_mode, temperature=self.temperature, generator=generator
+            )[:, 0]  # (B, d)
+            if passes > 1:
+                actions[rows, last, j] = decoded[:, j]
+        return actions[rows, last] if passes > 1 else decoded
+
+    # ----------------------------------------------------------------------- optimisation
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: decay on linear/head weight matrices only, never on norms, biases or embeddings."""
+        decay, no_decay = [], []
+        for module in self.modules():
+            for name, p in module.named_parameters(recurse=False):
+                if not p.requires_grad:
+                    continue
+                is_matrix = p.dim() >= 2 and name == "weight"
+                if is_matrix and not isinstance(module, (nn.Embedding, nn.LayerNorm)):
+                    decay.append(p)
+                else:
+                    no_decay.append(p)
+        return [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]

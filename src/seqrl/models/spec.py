@@ -1,0 +1,93 @@
+"""DataSpec: everything a model needs that comes from the data rather than the config.
+
+It is computed once from the training dataset, saved in every checkpoint, and used again at
+evaluation (normalising observations, scaling target returns) and to refuse data of another
+shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from seqrl.data.scores import reference_returns
+from seqrl.data.trajectories import TrajectoryDataset
+from seqrl.errors import CheckpointError, DatasetError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str
+    env_id: str | None
+    obs_dim: int
+    act_dim: int
+    max_timestep: int  # largest timestep the timestep embedding can index
+    state_mean: tuple[float, ...]
+    state_std: tuple[float, ...]
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    rtg_scale: float
+    targets: tuple[float, ...]  # target returns for evaluation, unscaled
+    ref_min_score: float | None
+    ref_max_score: float | None
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: TrajectoryDataset,
+        *,
+        rtg_scale: float,
+        targets: tuple[float, ...] | None,
+        max_timestep: int | None = None,
+    ) -> "DataSpec":
+        env_id = dataset.metadata.get("env_id")
+        try:
+            ref_min, ref_max = reference_returns(env_id, dataset.metadata)
+        except DatasetError:
+            ref_min = ref_max = None
+        if targets is None:
+            # No preset: aim at the best return in the data, and at half of it (CORL's pattern).
+            best = float(dataset.episode_returns.max())
+            targets = (best, best / 2)
+        # Evaluation episodes may run longer than any in the data (up to the env's time limit);
+        # leave room, and clamp beyond it.
+        longest = int(dataset.episode_lengths.max())
+        return cls(
+            dataset=dataset.name,
+            env_id=env_id,
+            obs_dim=dataset.obs_dim,
+            act_dim=dataset.act_dim,
+            max_timestep=max_timestep or max(longest, 1000),
+            state_mean=tuple(float(x) for x in dataset.observation_mean),
+            state_std=tuple(float(x) for x in dataset.observation_std),
+            action_low=tuple(float(x) for x in dataset.action_low),
+            action_high=tuple(float(x) for x in dataset.action_high),
+            rtg_scale=float(rtg_scale),
+            targets=tuple(float(t) for t in targets),
+            ref_min_score=ref_min,
+            ref_max_score=ref_max,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "DataSpec":
+        values = dict(values)
+        for key in ("state_mean", "state_std", "action_low", "action_high", "targets"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+    def normalize_states(self, observations: np.ndarray) -> np.ndarray:
+        return ((observations - np.asarray(self.state_mean, np.float32)) / np.asarray(self.state_std, np.float32)).astype(np.float32)
+
+    def check_compatible(self, dataset: TrajectoryDataset, what: str = "this checkpoint") -> None:
+        """Refuse data whose observation or action sizes differ from the model's."""
+        if (dataset.obs_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
+            raise CheckpointError(
+                f"{what} was trained on {self.dataset} ({self.env_id}: obs_dim={self.obs_dim}, "
+                f"act_dim={self.act_dim}) but {dataset.name} ({dataset.metadata.get('env_id')}) has "
+                f"obs_dim={dataset.obs_dim}, act_dim={dataset.act_dim}; use `seqrl finetune` to transfer"
+            )

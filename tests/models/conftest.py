@@ -1,0 +1,62 @@
+"""Tiny datasets and configs for model tests: real TrajectoryDatasets, small enough for CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from seqrl.config import TrainConfig
+from seqrl.data.trajectories import TrajectoryDataset
+
+# Every representation x head the paper and the issue name, plus the two ablations.
+VARIANT_CASES = [
+    pytest.param(dict(model="continuous"), id="continuous"),
+    pytest.param(dict(model="tokenized"), id="tokenized"),
+    pytest.param(dict(model="tokenized-spread"), id="tokenized-spread"),
+    pytest.param(dict(model="continuous-spread"), id="continuous-spread"),
+    pytest.param(dict(model="continuous", head="categorical"), id="continuous-categorical"),
+    pytest.param(dict(model="tokenized", head="categorical"), id="tokenized-categorical"),
+    pytest.param(dict(model="tokenized-spread", head="categorical"), id="tokenized-spread-categorical"),
+    pytest.param(dict(model="tokenized", token_offsets=False), id="tokenized-shared-range"),
+    pytest.param(dict(model="tokenized-spread", token_offsets=False, action_index_embedding=True),
+                 id="tokenized-spread-shared-range-index"),
+]
+
+
+def make_dataset(obs_dim: int = 4, act_dim: int = 3, episodes: int = 6, seed: int = 0, name: str = "tiny") -> TrajectoryDataset:
+    """Episodes of a made-up linear system; actions clipped to [-1, 1] (so bins see repeated values)."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for i in range(episodes):
+        t = int(rng.integers(8, 30))
+        obs = rng.normal(size=(t + 1, obs_dim)).cumsum(0) * 0.1
+        actions = np.clip(rng.normal(size=(t, act_dim)) * 0.8, -1, 1)
+        rewards = -np.abs(actions).sum(1) + rng.normal(size=t) * 0.1
+        terminated = np.zeros(t, bool)
+        terminated[-1] = i % 2 == 0
+        eps.append(dict(observations=obs, actions=actions, rewards=rewards, terminations=terminated,
+                        truncations=~terminated & (np.arange(t) == t - 1)))
+    meta = {"name": name, "env_id": None, "action_low": [-1.0] * act_dim, "action_high": [1.0] * act_dim}
+    return TrajectoryDataset.from_episodes(eps, meta)
+
+
+def tiny_config(tmp_path=None, **overrides) -> TrainConfig:
+    base = dict(
+        dataset="tiny", embed_dim=32, n_layers=2, n_heads=2, context_len=5, batch_size=8,
+        num_bins=16, steps=10, warmup_steps=2, learning_rate=1e-3, log_every=2, checkpoint_every=5,
+        progress=False, rtg_scale=0.1, targets=(1.0,), precision="fp32",
+        run_dir=str(tmp_path / "run") if tmp_path is not None else None,
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def tiny_dataset() -> TrajectoryDataset:
+    return make_dataset()
+
+
+def replace(cfg: TrainConfig, **kw) -> TrainConfig:
+    return dataclasses.replace(cfg, **kw)

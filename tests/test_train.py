@@ -1,0 +1,130 @@
+"""The shared training loop: clipping, checkpoints, resume, and refusing mismatched data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from seqrl.checkpoint import checkpoint_path, load_checkpoint, load_run
+from seqrl.data.sampler import ContextSampler
+from seqrl.errors import CheckpointError, ConfigError
+from seqrl.train import train
+
+from .models.conftest import VARIANT_CASES, make_dataset, replace, tiny_config, tiny_dataset  # noqa: F401 (fixture)
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_writes_a_run_directory(tmp_path, tiny_dataset):
+    result = train(tiny_config(tmp_path), dataset=tiny_dataset)
+    run = result.run_dir
+    config = json.loads((run / "config.json").read_text())
+    meta = json.loads((run / "metadata.json").read_text())
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert config["model"] == "continuous" and config["steps"] == 10
+    assert meta["versions"]["torch"] == torch.__version__.split("+")[0] or meta["versions"]["torch"].startswith(torch.__version__[:4])
+    assert meta["device"] == "cpu" and meta["spec"]["obs_dim"] == 4
+    assert [x["step"] for x in lines] == [2, 4, 6, 8, 10]
+    assert all(np.isfinite(x["loss"]) and x["lr"] > 0 and x["steps_per_sec"] > 0 for x in lines)
+    assert load_checkpoint(run)["step"] == 10
+
+
+def test_gradient_norm_after_clipping_is_at_most_the_limit(tmp_path, tiny_dataset, monkeypatch):
+    """Checks the norm the optimizer actually sees (torchrl's DT clipped before backward)."""
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        seen.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    result = train(tiny_config(tmp_path, grad_clip=0.01, steps=6), dataset=tiny_dataset)
+    assert len(seen) == 6 and max(seen) <= 0.01 * (1 + 1e-5)
+    raw = [json.loads(x)["grad_norm"] for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert max(raw) > 0.01  # the pre-clip norm was above the limit: clipping did act
+
+
+@pytest.mark.parametrize("overrides", VARIANT_CASES[:4])
+def test_checkpoint_round_trip_gives_identical_actions(tmp_path, tiny_dataset, overrides):
+    result = train(tiny_config(tmp_path, **overrides), dataset=tiny_dataset)
+    loaded = load_run(result.run_dir)
+    sampler = ContextSampler(tiny_dataset, 5, rtg_scale=0.1)
+    batch = sampler.sample(7, np.random.default_rng(1)).to_torch()
+    args = (batch.returns_to_go, batch.states, batch.actions, batch.timesteps, batch.mask.sum(1))
+    assert torch.equal(result.model.act(*args), loaded.model.act(*args))
+    assert loaded.step == 10 and loaded.config.model == overrides["model"]
+
+
+@pytest.mark.parametrize("overrides", [VARIANT_CASES[0], VARIANT_CASES[2]])
+def test_resume_after_interruption_is_bit_identical(tmp_path, tiny_dataset, monkeypatch, overrides):
+    cfg = tiny_config(tmp_path, steps=12, checkpoint_every=4, **overrides)
+    straight = train(replace(cfg, run_dir=str(tmp_path / "straight")), dataset=tiny_dataset)
+
+    calls = {"n": 0}
+    original = ContextSampler.sample
+
+    def interrupt(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # dies during step 7, after the checkpoint at step 4
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContextSampler, "sample", interrupt)
+    interrupted = replace(cfg, run_dir=str(tmp_path / "resumed"))
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, dataset=tiny_dataset)
+    assert load_checkpoint(tmp_path / "resumed")["step"] == 4
+    monkeypatch.setattr(ContextSampler, "sample", original)
+    resumed = train(replace(interrupted, resume=True), dataset=tiny_dataset)
+
+    a, b = load_checkpoint(straight.run_dir), load_checkpoint(resumed.run_dir)
+    assert a["step"] == b["step"] == 12
+    assert states_equal(a["model"], b["model"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert states_equal(sa, sb)
+    log = [json.loads(x) for x in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in log] == [2, 4, 6, 8, 10, 12]  # no duplicated lines
+
+
+def test_existing_run_is_not_overwritten(tmp_path, tiny_dataset):
+    cfg = tiny_config(tmp_path, steps=2)
+    train(cfg, dataset=tiny_dataset)
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(cfg, dataset=tiny_dataset)
+
+
+def test_resume_on_data_of_other_dimensions_fails_clearly(tmp_path, tiny_dataset):
+    cfg = tiny_config(tmp_path, steps=2)
+    train(cfg, dataset=tiny_dataset)
+    other = make_dataset(obs_dim=7, act_dim=2, name="other")
+    with pytest.raises(CheckpointError, match=r"obs_dim=4, act_dim=3.*obs_dim=7, act_dim=2"):
+        train(replace(cfg, resume=True, steps=4), dataset=other)
+
+
+def test_corrupt_checkpoint_fails_clearly(tmp_path, tiny_dataset):
+    result = train(tiny_config(tmp_path, steps=2), dataset=tiny_dataset)
+    path = checkpoint_path(result.run_dir)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_run(result.run_dir)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_run(tmp_path / "nowhere")
+
+
+def test_learning_rate_warms_up_linearly(tmp_path, tiny_dataset):
+    result = train(tiny_config(tmp_path, steps=8, warmup_steps=8, log_every=1, learning_rate=1e-3), dataset=tiny_dataset)
+    lrs = [json.loads(x)["lr"] for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(lrs, [1e-3 * min(1, s / 8) for s in range(1, 9)])
+
+
+@pytest.mark.parametrize("bad", [dict(num_bins=1), dict(embed_dim=30, n_heads=4), dict(dropout=1.0), dict(steps=0)])
+def test_bad_config_values_are_refused(bad):
+    with pytest.raises(ConfigError):
+        tiny_config(**bad)
