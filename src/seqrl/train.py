@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import tyro
 
 from seqrl.checkpoint import (
     build_model,
@@ -289,7 +290,10 @@ def evaluate_during_training(
     return record
 
 
-def train_command(cfg: TrainConfig) -> None:
-    """Train a Decision Transformer variant on a dataset (`seqrl train --dataset NAME --model VARIANT`)."""
+def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]") -> None:  # noqa: F821 (resolved by tyro)
+    """Train a Decision Transformer variant on a dataset (`seqrl train --dataset NAME --model VARIANT`).
+
+    Every config field is a flag; presets per dataset fill --rtg-scale and --targets.
+    """
     result = train(cfg)
     print(f"run directory: {result.run_dir} (step {result.step})")
