@@ -128,3 +128,36 @@ def test_learning_rate_warms_up_linearly(tmp_path, tiny_dataset):
 def test_bad_config_values_are_refused(bad):
     with pytest.raises(ConfigError):
         tiny_config(**bad)
+
+
+def test_train_command_line_with_presets(tmp_path, capsys):
+    """`seqrl train` end to end on a dataset saved in the local store under a hopper name."""
+    from seqrl.cli import main
+    from seqrl.data.sources import dataset_id_for, save_dataset
+
+    data = make_dataset(obs_dim=11, act_dim=3, name="hopper-tiny")
+    save_dataset(data, dataset_id_for("hopper-tiny"), "Hopper-v5")
+    run_dir = tmp_path / "cli-run"
+    main(["train", "--dataset", "hopper-tiny", "--model", "tokenized-spread", "--steps", "3",
+          "--embed-dim", "16", "--n-layers", "1", "--context-len", "4", "--batch-size", "4",
+          "--num-bins", "8", "--no-progress", "--log-every", "1", "--run-dir", str(run_dir)])
+    assert "run directory" in capsys.readouterr().out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["rtg_scale"] == 0.001 and config["targets"] == [3600.0, 1800.0]  # hopper preset
+    loaded = load_run(run_dir)
+    assert loaded.spec.ref_min_score == pytest.approx(-20.272305)  # D4RL's hopper references
+    assert loaded.step == 3 and loaded.config.model == "tokenized-spread"
+
+
+def test_unknown_variant_is_refused_by_the_cli(capsys):
+    from seqrl.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "x", "--model", "transformer-xl"])
+    assert "transformer-xl" in capsys.readouterr().err
+
+
+def test_tensorboard_events_are_written(tmp_path, tiny_dataset):
+    pytest.importorskip("tensorboard")
+    result = train(tiny_config(tmp_path, steps=4, tensorboard=True), dataset=tiny_dataset)
+    assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
