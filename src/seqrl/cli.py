@@ -13,12 +13,16 @@ def _subcommands() -> dict[str, Callable]:
     # Imported here, not at module import, so `import seqrl.cli` stays cheap.
     from seqrl.collect.recipes import collect_command
     from seqrl.data.sources import datasets_command
+    from seqrl.experiments.report import report_command
+    from seqrl.experiments.sweep import sweep_command
     from seqrl.train import train_command
 
     return {
         "collect": collect_command,
         "datasets": datasets_command,
         "train": train_command,
+        "sweep": sweep_command,
+        "report": report_command,
     }
 
 

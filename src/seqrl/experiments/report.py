@@ -1,0 +1,268 @@
+"""`seqrl report RUNS_DIR`: collect run directories into score tables (Markdown, CSV) and plots.
+
+Runs are grouped by experiment x dataset x model x options; a group's seeds are averaged. For
+sweep runs the group comes from the run's sweep.json (its experiment and label); for runs
+trained by hand, from the config: the options are the fields that differ from the defaults
+(training-only fields such as logging and devices aside).
+
+Per run, the score of a target is the mean normalized score over its evaluation episodes
+(eval.json's `score_mean`); a group's row shows the mean and the standard deviation of those
+per-seed scores over seeds (population std, numpy's default, as `seqrl eval` uses per episode).
+Returns are summarised the same way, for tasks without reference returns.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro  # noqa: F401 (resolves the command's string annotations)
+
+from seqrl.config import TrainConfig, resolve_presets
+from seqrl.errors import ConfigError
+from seqrl.experiments.runner import RUN_STATE_FILE
+from seqrl.runs import CONFIG_FILE, METRICS_FILE, iter_run_dirs, read_jsonl
+
+EVAL_FILE = "eval.json"
+# Fields that say how a run was executed, not what was trained: never part of a group's options.
+NOT_OPTIONS = {"dataset", "model", "seed", "run_dir", "resume", "progress", "device", "log_every", "checkpoint_every",
+               "tensorboard", "compile", "eval_every", "eval_episodes", "eval_seed"}
+CSV_COLUMNS = ("experiment", "dataset", "model", "options", "finetune_from", "target", "seeds", "score_mean",
+               "score_std", "return_mean", "return_std", "step")
+
+
+@dataclass
+class RunRecord:
+    """What the report needs from one run directory."""
+
+    run_dir: Path
+    experiment: str
+    dataset: str
+    model: str
+    label: str
+    seed: int
+    config: TrainConfig
+    finetune: dict[str, str] | None  # {"source": run name or dir, "train": embeddings|all}
+    eval: dict[str, Any] | None  # eval.json, or None if the run was not evaluated
+    metrics: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.experiment, self.dataset, self.model, self.label)
+
+
+@dataclass
+class Group:
+    """The seeds of one experiment x dataset x model x options."""
+
+    experiment: str
+    dataset: str
+    model: str
+    label: str
+    runs: list[RunRecord]
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}+{self.label}" if self.label else self.model
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.runs[0].config
+
+    @property
+    def finetune(self) -> dict[str, str] | None:
+        return self.runs[0].finetune
+
+    def targets(self) -> list[float]:
+        seen: list[float] = []
+        for run in self.runs:
+            for result in (run.eval or {}).get("results", []):
+                if result["target"] not in seen:
+                    seen.append(result["target"])
+        return seen
+
+    def scores(self, target: float, key: str = "score_mean") -> np.ndarray:
+        """Per-seed values of `key` at `target` (seeds without it left out)."""
+        values = []
+        for run in self.runs:
+            for result in (run.eval or {}).get("results", []):
+                if result["target"] == target and result.get(key) is not None:
+                    values.append(float(result[key]))
+        return np.asarray(values, np.float64)
+
+
+# ----------------------------------------------------------------------------- collecting
+def load_record(run_dir: Path) -> RunRecord:
+    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG_FILE).read_text()))
+    state = _read_json(run_dir / RUN_STATE_FILE)
+    evaluation = _read_json(run_dir / EVAL_FILE)
+    metrics = read_jsonl(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else []
+    if state and "run" in state:  # a sweep run: its place in the sweep is recorded
+        run = state["run"]
+        return RunRecord(run_dir, run["experiment"], run["dataset"], run["model"], run["label"], int(run["seed"]),
+                         config, run.get("finetune"), evaluation, metrics)
+    return RunRecord(run_dir, "", config.dataset, config.model, _options_label(config), config.seed, config,
+                     None, evaluation, metrics)
+
+
+def collect(root: Path | str) -> list[Group]:
+    """Every run under `root`, grouped; groups sorted by experiment, dataset, model, options."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    groups: dict[tuple, list[RunRecord]] = {}
+    for run_dir in iter_run_dirs(root):
+        try:
+            record = load_record(run_dir)
+        except (OSError, json.JSONDecodeError, ConfigError, TypeError) as exc:
+            print(f"seqrl report: skipping {run_dir}: {exc}")
+            continue
+        groups.setdefault(record.key, []).append(record)
+    return [Group(*key, sorted(runs, key=lambda r: r.seed)) for key, runs in sorted(groups.items())]
+
+
+def _options_label(config: TrainConfig) -> str:
+    """The options of a hand-trained run: fields that differ from a default config's."""
+    default = resolve_presets(TrainConfig(dataset=config.dataset, model=config.model))
+    config = resolve_presets(config)  # a config.json written by train has them resolved already
+    parts = []
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        if f.name not in NOT_OPTIONS and value != getattr(default, f.name):
+            parts.append(f"{f.name}={_fmt(value)}")
+    return ",".join(parts)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "-".join(_fmt(v) for v in value)
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- tables
+def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
+    """One row per group x target: mean and std over seeds of score and return."""
+    rows = []
+    for group in groups:
+        targets = group.targets()
+        if not targets:
+            continue
+        for target in targets:
+            scores, returns = group.scores(target, "score_mean"), group.scores(target, "return_mean")
+            steps = sorted({(r.eval or {}).get("step") for r in group.runs if r.eval})
+            rows.append({
+                "experiment": group.experiment,
+                "dataset": group.dataset,
+                "model": group.model,
+                "options": group.label,
+                "finetune_from": (group.finetune or {}).get("source", ""),
+                "target": target,
+                "seeds": len(returns),
+                "score_mean": float(scores.mean()) if len(scores) else None,
+                "score_std": float(scores.std()) if len(scores) else None,
+                "return_mean": float(returns.mean()) if len(returns) else None,
+                "return_std": float(returns.std()) if len(returns) else None,
+                "step": "/".join(str(s) for s in steps),
+            })
+    return rows
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def _pm(mean: float | None, std: float | None, digits: int) -> str:
+    return "–" if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
+    """One Markdown table per experiment, rows per dataset x model x options x target."""
+    lines = [f"# {title}", "",
+             "Normalized score (100 × (return − random) / (expert − random)): mean ± std over seeds "
+             "of each seed's mean over its evaluation episodes.", ""]
+    experiments = list(dict.fromkeys(r["experiment"] for r in rows))
+    for experiment in experiments:
+        lines += [f"## {experiment or 'runs'}", "",
+                  "| dataset | model | options | target | seeds | score | return |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for r in rows:
+            if r["experiment"] != experiment:
+                continue
+            options = r["options"] + (f" (from {r['finetune_from']})" if r["finetune_from"] else "")
+            lines.append(f"| {r['dataset']} | {r['model']} | {options or '–'} | {r['target']:g} | {r['seeds']} | "
+                         f"{_pm(r['score_mean'], r['score_std'], 1)} | {_pm(r['return_mean'], r['return_std'], 1)} |")
+        lines.append("")
+    if not rows:
+        lines.append("No evaluated runs (no eval.json) found.")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- command
+def write_report(root: Path | str, out: Path | str | None = None, plots: bool = True) -> dict[str, Any]:
+    """Write results.md, results.csv and the plots into `out` (default ROOT/report).
+
+    Returns {"rows", "markdown", "files", "notes"}: notes say which plots were skipped and why.
+    """
+    root = Path(root)
+    out = Path(out) if out else root / "report"
+    groups = collect(root)
+    rows = summary_rows(groups)
+    markdown = to_markdown(rows, title=f"Results: {root}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(markdown)
+    (out / "results.csv").write_text(to_csv(rows))
+    files = [out / "results.md", out / "results.csv"]
+    notes: list[str] = []
+    if not groups:
+        notes.append(f"no run directories under {root}")
+    if plots and groups:
+        from seqrl.experiments.plots import write_plots
+
+        written, skipped = write_plots(groups, out)
+        files += written
+        notes += skipped
+    return {"rows": rows, "markdown": markdown, "files": files, "notes": notes}
+
+
+def report_command(
+    runs_dir: "tyro.conf.Positional[str]",
+    out: str | None = None,
+    plots: bool = True,
+) -> None:
+    """Tables (Markdown, CSV) of normalized scores, mean ± std over seeds, and plots (PNG).
+
+    Args:
+        runs_dir: Directory holding run directories (a sweep's output root, or any folder of runs).
+        out: Where to write results.md, results.csv and the plots (default: RUNS_DIR/report).
+        plots: Also draw the plots (learning curves, bins, binning, transfer).
+    """
+    from rich.console import Console
+
+    report = write_report(runs_dir, out, plots=plots)
+    print(report["markdown"])  # raw Markdown, to paste into notes and papers
+    console = Console()
+    for note in report["notes"]:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    console.print("wrote " + ", ".join(str(f) for f in report["files"]), highlight=False)

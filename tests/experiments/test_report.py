@@ -1,0 +1,139 @@
+"""`seqrl report`: grouping, mean ± std over seeds from known eval.json files, CSV/Markdown, PNGs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqrl.cli import main
+from seqrl.config import TrainConfig
+from seqrl.experiments.report import collect, summary_rows, write_report
+from seqrl.experiments.spec import Finetune, RunSpec
+from seqrl.runs import write_json_atomic
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_run(root: Path, experiment: str, dataset: str, model: str, seed: int, scores: dict[float, float] | None,
+             *, label: str = "", options: dict | None = None, finetune: Finetune | None = None,
+             losses: list[float] | None = None, evals: list[tuple[int, float]] = (), sweep: bool = True) -> Path:
+    """A run directory as a sweep leaves it; `scores` maps target -> that seed's mean score."""
+    options = options or {}
+    name = f"{experiment}/{dataset}/{model}" + (f"+{label}" if label else "") + f"/s{seed}"
+    run_dir = root / (name if sweep else f"{dataset}-{model}-s{seed}")
+    cfg = TrainConfig(dataset=dataset, model=model, seed=seed, steps=10, run_dir=str(run_dir), **options)
+    write_json_atomic(run_dir / "config.json", cfg.to_dict())
+    if sweep:
+        run = RunSpec(name, experiment, dataset, model, seed, label, options, {"steps": 10, **options}, 2, finetune)
+        write_json_atomic(run_dir / "sweep.json", {"run": run.to_dict(), "status": "done", "step": 10})
+    if scores is not None:
+        results = [{"target": t, "score_mean": s, "score_std": 1.0, "return_mean": 10 * s, "return_std": 5.0}
+                   for t, s in scores.items()]
+        write_json_atomic(run_dir / "eval.json", {"step": 10, "episodes": 2, "results": results})
+    lines = [{"step": 2 * (i + 1), "loss": loss, "lr": 1e-4, "grad_norm": 1.0, "steps_per_sec": 5.0}
+             for i, loss in enumerate(losses or [1.0, 0.5, 0.25])]
+    lines += [{"step": step, "kind": "eval", "eval/target_100/score_mean": score} for step, score in evals]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return run_dir
+
+
+def test_mean_and_std_over_seeds_per_group_and_target(tmp_path):
+    for seed, (high, low) in enumerate([(10.0, 1.0), (20.0, 2.0), (60.0, 6.0)]):
+        fake_run(tmp_path, "main", "hopper", "tokenized", seed, {100.0: high, 50.0: low})
+    fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 42.0, 50.0: 7.0})
+    fake_run(tmp_path, "main", "hopper", "continuous", 1, None)  # not evaluated: left out of the mean
+
+    rows = summary_rows(collect(tmp_path))
+    by = {(r["model"], r["target"]): r for r in rows}
+    high = by[("tokenized", 100.0)]
+    assert high["seeds"] == 3 and high["score_mean"] == pytest.approx(30.0)
+    assert high["score_std"] == pytest.approx(np.std([10.0, 20.0, 60.0]))  # 21.60..., population std
+    assert by[("tokenized", 50.0)]["score_mean"] == pytest.approx(3.0)
+    assert by[("tokenized", 100.0)]["return_mean"] == pytest.approx(300.0)
+    assert by[("continuous", 100.0)]["seeds"] == 1 and by[("continuous", 100.0)]["score_std"] == 0.0
+
+    report = write_report(tmp_path, tmp_path / "report", plots=False)
+    table = list(csv.DictReader(io.StringIO((tmp_path / "report/results.csv").read_text())))
+    row = next(r for r in table if r["model"] == "tokenized" and r["target"] == "100.0")
+    assert float(row["score_mean"]) == pytest.approx(30.0) and float(row["score_std"]) == pytest.approx(21.6024, abs=1e-4)
+    markdown = (tmp_path / "report/results.md").read_text()
+    assert "| hopper | tokenized | – | 100 | 3 | 30.0 ± 21.6 | 300.0 ± 216.0 |" in markdown
+    assert markdown == report["markdown"]
+
+
+def test_groups_split_by_options_and_hand_trained_runs_are_labelled_from_their_config(tmp_path):
+    for seed in (0, 1):
+        fake_run(tmp_path, "bins", "hopper", "tokenized", seed, {1.0: 10.0 + seed}, label="num_bins=100",
+                 options={"num_bins": 100})
+        fake_run(tmp_path, "bins", "hopper", "tokenized", seed, {1.0: 20.0 + seed}, label="num_bins=300",
+                 options={"num_bins": 300})
+    fake_run(tmp_path / "manual", "", "walker2d-medium", "tokenized", 0, {1.0: 5.0}, options={"num_bins": 64},
+             sweep=False)
+    groups = {(g.experiment, g.label): g for g in collect(tmp_path)}
+    # The hand-trained run's options: what differs from a default config (steps=10 too).
+    assert set(groups) == {("bins", "num_bins=100"), ("bins", "num_bins=300"), ("", "num_bins=64,steps=10")}
+    assert [r.seed for r in groups[("bins", "num_bins=300")].runs] == [0, 1]
+    assert groups[("bins", "num_bins=300")].scores(1.0).mean() == pytest.approx(20.5)
+
+
+def sweep_like_results(root: Path) -> None:
+    """Enough runs for every plot: curves, bins, quantile/uniform, transfer."""
+    rng = np.random.default_rng(0)
+    for seed in range(2):
+        for model in ("continuous", "tokenized"):
+            fake_run(root, "main", "hopper", model, seed, {100.0: rng.uniform(0, 100)},
+                     losses=list(rng.uniform(0.1, 1, 4)), evals=[(4, 10.0), (8, 20.0 + seed)])
+            fake_run(root, "main", "walker", model, seed, {100.0: rng.uniform(0, 100)})
+            for mode in ("embeddings", "all"):
+                fake_run(root, "transfer", "walker", model, seed, {100.0: rng.uniform(0, 100)}, label=f"ft-{mode}",
+                         finetune=Finetune(f"main/hopper/{model}/s{seed}", mode))
+        for bins in (100, 300):
+            for binning in ("quantile", "uniform"):
+                fake_run(root, "bins", "hopper", "tokenized", seed, {100.0: rng.uniform(0, 100), 50.0: rng.uniform(0, 50)},
+                         label=f"num_bins={bins},binning={binning}", options={"num_bins": bins, "binning": binning})
+
+
+def test_plots_are_written_as_png(tmp_path):
+    sweep_like_results(tmp_path)
+    report = write_report(tmp_path)
+    names = {p.name for p in report["files"]}
+    expected = {"curves-main-hopper.png", "curves-main-walker.png", "curves-bins-hopper.png", "curves-transfer-walker.png",
+                "bins-bins-hopper.png", "binning-bins-hopper.png", "transfer-transfer-walker.png"}
+    assert expected <= names, report["notes"]
+    for name in expected:
+        assert (tmp_path / "report" / name).read_bytes()[:8] == PNG_MAGIC
+    assert report["notes"] == []
+
+
+def test_missing_groups_skip_their_plot_with_a_note(tmp_path):
+    fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 50.0})
+    # Fine-tuning runs that never got evaluated: the transfer plot has nothing to show.
+    fake_run(tmp_path, "transfer", "walker", "continuous", 0, None, label="ft-all",
+             finetune=Finetune("main/hopper/continuous/s0", "all"))
+    report = write_report(tmp_path)
+    assert (tmp_path / "report/curves-main-hopper.png").exists()
+    assert not (tmp_path / "report/transfer-transfer-walker.png").exists()
+    notes = "\n".join(report["notes"])
+    assert "transfer-transfer-walker.png skipped: the fine-tuning runs have no eval.json" in notes
+    assert "no bins plot: no tokenized runs that differ only in their number of bins" in notes
+    assert "no binning plot" in notes
+
+
+def test_report_and_sweep_commands(tmp_path, capsys):
+    sweep_like_results(tmp_path / "runs")
+    main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--no-plots"])
+    printed = capsys.readouterr().out
+    assert "## bins" in printed and "| hopper | tokenized | num_bins=100,binning=quantile |" in printed
+    assert (tmp_path / "out/results.csv").exists() and not list((tmp_path / "out").glob("*.png"))
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("experiments:\n  e: {datasets: [a], models: [continuous, tokenized], seeds: 2}\n")
+    main(["sweep", str(spec), "--output", str(tmp_path / "sweep"), "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "4 runs" in printed and "e/a/tokenized/s1" in printed and "new" in printed
+    assert not (tmp_path / "sweep").exists()  # a dry run writes nothing
