@@ -8,9 +8,10 @@ Policies (measured returns on the -v5 tasks are in docs/datasets.md):
 - MuJoCo `expert`: the zoo's strongest reliable agent (hopper TRPO, halfcheetah TQC, walker2d
   TQC); `medium`: a reliable agent at roughly a fifth to a half of the expert's normalized
   score (hopper SAC, halfcheetah PPO, walker2d ARS; halfcheetah's ARS, closer to D4RL's
-  medium, flips over in about a third of its episodes, so it only appears in `mixed`); `random`: uniform random actions (D4RL used a
-  randomly initialised network; uniform actions are the policy-free equivalent);
-  `mixed`: equal shares of random data and four agents with action noise 0.1-0.3.
+  medium, flips over in about a third of its episodes, so it only appears in `mixed`);
+  `random`: uniform random actions (D4RL used a randomly initialised network; uniform actions
+  are the policy-free equivalent); `mixed`: equal shares of random data and four agents with
+  action noise 0.1-0.3.
 - LunarLanderContinuous: gymnasium's heuristic lander controller is the expert; with Gaussian
   action noise of std 1.0 it scores about half of the expert's normalized return (`medium`).
   Its reference returns (random, expert) are measured at collection with a fixed seed, so
@@ -20,7 +21,7 @@ Policies (measured returns on the -v5 tasks are in docs/datasets.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import tyro
@@ -28,9 +29,10 @@ import tyro
 from seqrl.collect.policies import LunarLanderHeuristic, RandomPolicy, ZOO_ALGOS, load_zoo_policy
 from seqrl.collect.rollout import collect, evaluate_returns, finished_episode_mask
 from seqrl.data.trajectories import TrajectoryDataset
-from seqrl.errors import ConfigError
+from seqrl.errors import ConfigError, DatasetError
 
-# Defaults sized for a 2-core laptop (D4RL's 1M transitions take ~10 min per MuJoCo dataset here).
+# Defaults sized for a 2-core laptop: at the ~1200 transitions/s measured in docs/datasets.md,
+# D4RL's 1M transitions would take about 15 minutes per MuJoCo dataset.
 MUJOCO_DEFAULT_TRANSITIONS = 100_000
 LUNARLANDER_DEFAULT_TRANSITIONS = 50_000
 # Reference returns for non-D4RL tasks: this many episodes each of the random and expert policy,
@@ -259,7 +261,7 @@ def build_recipe(
 
 
 def collect_command(
-    recipe: tyro.conf.Positional[str],
+    recipe: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RECIPE")],
     transitions: int | None = None,
     seed: int = 0,
     zoo: str | None = None,
@@ -281,9 +283,14 @@ def collect_command(
     """
     from seqrl.data.scores import normalized_score, reference_returns
     from seqrl.data.sources import dataset_id_for, save_dataset
+    from seqrl.paths import datasets_root
 
     spec = get_recipe(recipe)
     dataset_id = dataset_id_for(recipe)
+    existing = datasets_root() / dataset_id
+    if existing.exists() and not overwrite:
+        # Checked before collecting (save_dataset checks again) so no minutes are wasted.
+        raise DatasetError(f"dataset {dataset_id!r} already exists at {existing}; pass --overwrite to replace it")
     dataset, save_args = build_recipe(recipe, transitions, seed=seed, zoo=zoo, n_envs=n_envs, noise=noise, progress=True)
     path = save_dataset(dataset, dataset_id, spec.env_id, overwrite=overwrite, **save_args)
     summary = dataset.summary()
@@ -293,15 +300,22 @@ def collect_command(
     for s in dataset.metadata["sources"]:
         noise_note = f" + noise {s['noise_std']}" if s["noise_std"] else ""
         label = s["policy"].get("algo", s["policy"].get("kind"))
-        finished = s["finished_return_mean"]
-        finished_note = "" if finished is None else f" ({finished:.1f} over finished episodes)"
+        source_finished = s["finished_return_mean"]
+        finished_note = "" if source_finished is None else f" ({source_finished:.1f} over finished episodes)"
         print(
             f"  {label}{noise_note}: {s['episodes']} episodes, {s['transitions']} transitions, "
             f"mean return {s['return_mean']:.1f}{finished_note}"
         )
+    finished = dataset.episode_returns[finished_episode_mask(dataset)]
+    finished_note = (
+        f"; over the {len(finished)} finished episodes {finished.mean():.1f}, "
+        f"normalized {float(normalized_score(finished.mean(), low, high)):.1f}"
+        if len(finished)
+        else ""
+    )
     print(
         f"  total: {summary['episodes']} episodes, {summary['transitions']} transitions, "
         f"mean return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}, "
-        f"normalized score {score:.1f} (random {low:.1f}, expert {high:.1f})"
+        f"normalized score {score:.1f} (random {low:.1f}, expert {high:.1f}){finished_note}"
     )
     print(f"  saved to {path}")
