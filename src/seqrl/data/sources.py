@@ -7,6 +7,8 @@ them so callers need one import.
 
 from __future__ import annotations
 
+import sys
+
 import os
 from pathlib import Path
 
@@ -126,7 +128,7 @@ def datasets_command(json: bool = False) -> None:
         if column in ("id", "env"):
             table.add_column(column, no_wrap=True, overflow="fold")
         else:
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for row in rows:
         if row["error"]:
             table.add_row(row["id"], f"[red]{row['error']}[/red]", *["-"] * 6)
@@ -141,7 +143,9 @@ def datasets_command(json: bool = False) -> None:
             fmt(row["return_max"]),
             fmt(row["normalized_score"]),
         )
-    console = Console()
+    # Piped output (CI logs, `| less`) gets no terminal width from rich; give the table room
+    # instead of letting it squeeze the numeric columns to nothing.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     if not rows:
         console.print(f"No datasets in {datasets_root()} (set MINARI_DATASETS_PATH, or run `seqrl collect`).")
         return
