@@ -8,7 +8,7 @@ import json
 import pytest
 
 from seqrl.checkpoint import load_checkpoint
-from seqrl.experiments.runner import read_state
+from seqrl.experiments.runner import execute_run, read_state, run_lock
 from seqrl.experiments.spec import expand
 from seqrl.experiments.sweep import PLAN_FILE, run_sweep
 from seqrl.runs import read_jsonl
@@ -105,3 +105,13 @@ def test_ray_backend_on_a_local_instance(tmp_path, tiny_datasets):
     assert result.ok and sorted(result.names("done")) == sorted(r.name for r in sweep.runs)
     for run in sweep.runs:
         assert json.loads((tmp_path / "out" / run.name / "eval.json").read_text())["step"] == 4
+
+
+def test_a_run_another_process_holds_is_not_trained_twice(tmp_path):
+    sweep = expand({"experiments": {"e": {"datasets": ["whatever"]}}})
+    (run,) = sweep.runs
+    with run_lock(tmp_path / run.name) as locked:
+        assert locked
+        outcome = execute_run(run.to_dict(), str(tmp_path))
+    assert outcome["status"] == "failed" and "another process" in outcome["error"]
+    assert not (tmp_path / run.name / "config.json").exists()

@@ -14,18 +14,21 @@ A run counts as finished when `sweep.json` says `done` at a step >= the spec's `
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from seqrl.experiments.spec import RunSpec
 from seqrl.runs import write_json_atomic
 
 RUN_STATE_FILE = "sweep.json"
+LOCK_FILE = ".sweep.lock"
 # Environment variables that say where data lives; passed from the sweep's process to workers
 # (Ray workers do not necessarily inherit the driver's environment).
 DATA_ENV_VARS = ("MINARI_DATASETS_PATH", "D4RL_DATASET_DIR", "SEQRL_ZOO")
@@ -76,6 +79,32 @@ def execute_run(run_dict: dict[str, Any], output_root: str, threads: int | None 
     set_threads(threads)
     run = RunSpec.from_dict(run_dict)
     run_dir = Path(output_root) / run.name
+    with run_lock(run_dir) as locked:
+        if not locked:
+            return {"name": run.name, "status": "failed", "step": None, "seconds": 0.0,
+                    "error": f"another process is running {run_dir} (two sweeps on one output root?)"}
+        return _execute(run, run_dir, output_root)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[bool]:
+    """An exclusive lock on the run directory, so two sweeps sharing an output root never train
+    the same run at once; yields False if another process holds it. (flock: advisory, and
+    per-host on most network filesystems.)"""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _execute(run: RunSpec, run_dir: Path, output_root: str) -> dict[str, Any]:
     start = time.perf_counter()
     if is_finished(run, run_dir):
         return {"name": run.name, "status": "finished", "step": read_state(run_dir)["step"], "seconds": 0.0, "error": None}

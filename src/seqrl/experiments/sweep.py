@@ -352,13 +352,31 @@ def describe(sweep: Sweep, output: Path) -> Any:
         state = read_state(run_dir) or {}
         if is_finished(run, run_dir):
             text = "finished"
-        elif (run_dir / CHECKPOINT_DIR / LATEST_CHECKPOINT).exists():
-            progress = run_progress(run_dir) or {}
-            text = f"{state.get('status', 'started')} at step {progress.get('step', '?')}"
+        elif state.get("status") == "failed":
+            text = f"failed: {state.get('error', '?')}"
+        elif state.get("status") == "running" and not _alive(state):
+            step = (run_progress(run_dir) or {}).get("step")
+            resumable = (run_dir / CHECKPOINT_DIR / LATEST_CHECKPOINT).exists()
+            text = f"interrupted (logged step {step or 0}; " + ("resumes from its checkpoint)" if resumable else "no checkpoint yet)")
+        elif state.get("status") == "running":
+            text = f"running (step {(run_progress(run_dir) or {}).get('step', 0)})"
         else:
-            text = state.get("status", "new")
+            text = "new"
         table.add_row(run.name, str(run.steps), text, run.finetune.source if run.finetune else "")
     return table
+
+
+def _alive(state: dict[str, Any]) -> bool:
+    """Whether the process that marked a run `running` still runs (known only on its own host)."""
+    import socket
+
+    if state.get("host") != socket.gethostname():
+        return True  # another node of a cluster: assume its word
+    try:
+        os.kill(int(state.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def sweep_command(
