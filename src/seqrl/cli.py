@@ -13,13 +13,19 @@ def _subcommands() -> dict[str, Callable]:
     # Imported here, not at module import, so `import seqrl.cli` stays cheap.
     from seqrl.collect.recipes import collect_command
     from seqrl.data.sources import datasets_command
+    from seqrl.demo import demo_command
+    from seqrl.evaluation.evaluate import eval_command
     from seqrl.experiments.report import report_command
     from seqrl.experiments.sweep import sweep_command
     from seqrl.train import train_command
+    from seqrl.transfer import finetune_command
 
     return {
         "collect": collect_command,
         "datasets": datasets_command,
+        "demo": demo_command,
+        "eval": eval_command,
+        "finetune": finetune_command,
         "train": train_command,
         "sweep": sweep_command,
         "report": report_command,

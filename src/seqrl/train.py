@@ -280,7 +280,9 @@ def evaluate_during_training(
     from seqrl.evaluation.evaluate import evaluate
 
     model.eval()
-    results = evaluate(model, spec, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device)
+    results = evaluate(
+        model, spec, context_len=cfg.context_len, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device
+    )
     record: dict[str, Any] = {"step": step, "kind": "eval"}
     for result in results:
         prefix = f"eval/target_{result['target']:g}"
