@@ -81,3 +81,15 @@ def make_trajectory_dataset(
 def make_dataset() -> Callable[..., TrajectoryDataset]:
     """Factory for small synthetic datasets: `make_dataset(lengths=(5, 3), obs_dim=4, seed=1)`."""
     return make_trajectory_dataset
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests use tiny models, where a second intra-op thread only adds synchronisation, and on
+    a shared 2-core machine (or under pytest-xdist) it oversubscribes the cores badly."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

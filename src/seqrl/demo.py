@@ -293,7 +293,7 @@ def demo_command(
         progress: Show progress bars while training.
     """
     import torch
-    from rich.console import Console
+    from seqrl.console import make_console
 
     previous = torch.get_num_threads()
     if threads is not None:
@@ -302,7 +302,7 @@ def demo_command(
         summary = run_demo(out, quick=quick, device=device, progress=progress)
     finally:
         torch.set_num_threads(previous)
-    console = Console()
+    console = make_console()
     console.print(summary_table(summary))
     scores = [r["results"][0]["score_mean"] for r in summary["variants"].values()]
     # Plain prints: rich would wrap long paths mid-name.

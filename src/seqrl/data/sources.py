@@ -7,8 +7,6 @@ them so callers need one import.
 
 from __future__ import annotations
 
-import sys
-
 import os
 from pathlib import Path
 
@@ -117,7 +115,7 @@ def datasets_command(json: bool = False) -> None:
         print(json_module.dumps(rows, indent=2))
         return
 
-    from rich.console import Console
+    from seqrl.console import make_console
     from rich.table import Table
 
     def fmt(value: float | None, digits: int = 1) -> str:
@@ -145,7 +143,7 @@ def datasets_command(json: bool = False) -> None:
         )
     # Piped output (CI logs, `| less`) gets no terminal width from rich; give the table room
     # instead of letting it squeeze the numeric columns to nothing.
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = make_console()
     if not rows:
         console.print(f"No datasets in {datasets_root()} (set MINARI_DATASETS_PATH, or run `seqrl collect`).")
         return

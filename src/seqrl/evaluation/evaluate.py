@@ -383,8 +383,8 @@ def eval_command(
     if json:
         print(json_module.dumps(report, indent=2))
         return
-    from rich.console import Console
+    from seqrl.console import make_console
 
-    console = Console()
+    console = make_console()
     console.print(results_table(report))
     console.print(f"wrote {Path(run_dir) / EVAL_FILE}" + (f" and {video}" if video else ""))

@@ -258,11 +258,11 @@ def report_command(
         out: Where to write results.md, results.csv and the plots (default: RUNS_DIR/report).
         plots: Also draw the plots (learning curves, bins, binning, transfer).
     """
-    from rich.console import Console
+    from seqrl.console import make_console
 
     report = write_report(runs_dir, out, plots=plots)
     print(report["markdown"])  # raw Markdown, to paste into notes and papers
-    console = Console()
+    console = make_console()
     for note in report["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print("wrote " + ", ".join(str(f) for f in report["files"]), highlight=False)

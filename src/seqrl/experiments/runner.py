@@ -149,10 +149,6 @@ def _finetune(run: RunSpec, cfg: Any, output_root: Path) -> Any:
     from seqrl.transfer import finetune
 
     overrides = {k: v for k, v in run.overrides.items() if k != "steps"}
-    # transfer.finetune resets rtg_scale and targets to the new dataset's presets itself and
-    # cannot also take them as overrides (a repeated keyword); fine-tuning runs use the presets.
-    for key in ("rtg_scale", "targets"):
-        overrides.pop(key, None)
     return finetune(
         output_root / run.finetune.source, run.dataset, train_mode=run.finetune.train, steps=run.steps,
         run_dir=cfg.run_dir, resume=True, model=run.model, seed=run.seed, **overrides,

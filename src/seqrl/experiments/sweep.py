@@ -281,9 +281,9 @@ class SweepView:
     steps/s, read from their metrics files), and one log line per run that ends."""
 
     def __init__(self, console: Any = None) -> None:
-        from rich.console import Console
+        from seqrl.console import make_console
 
-        self.console = console or Console()
+        self.console = console or make_console()
         self._live = None
 
     def start(self, sweep: Sweep, output: Path, result: SweepResult) -> None:
@@ -403,11 +403,11 @@ def sweep_command(
         only: Run only runs matching these shell-style patterns (plus the runs they fine-tune from).
         dry_run: List the runs and their state on disk, and run nothing.
     """
-    from rich.console import Console
+    from seqrl.console import make_console
 
     sweep = load_spec(spec).select(only)
     root = Path(output) if output else (sweep.output or Path("runs") / sweep.name)
-    console = Console()
+    console = make_console()
     if dry_run:
         console.print(describe(sweep, root))
         return
