@@ -18,15 +18,6 @@ from seqrl.transfer import finetune
 from .models.conftest import make_dataset, tiny_config
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: extra torch threads only add synchronisation stalls on a busy CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def prefixed(state: dict, prefixes=("trunk.", "embed_ln.")) -> dict:
     return {k: v for k, v in state.items() if k.startswith(prefixes)}
 

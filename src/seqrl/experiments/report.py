@@ -27,6 +27,7 @@ import tyro  # noqa: F401 (resolves the command's string annotations)
 from seqrl.config import TrainConfig, resolve_presets
 from seqrl.errors import ConfigError
 from seqrl.experiments.runner import RUN_STATE_FILE
+from seqrl.experiments.spec import format_value
 from seqrl.runs import CONFIG_FILE, METRICS_FILE, iter_run_dirs, read_jsonl
 
 EVAL_FILE = "eval.json"
@@ -135,7 +136,7 @@ def _options_label(config: TrainConfig) -> str:
     for f in dataclasses.fields(TrainConfig):
         value = getattr(config, f.name)
         if f.name not in NOT_OPTIONS and value != getattr(default, f.name):
-            parts.append(f"{f.name}={_fmt(value)}")
+            parts.append(f"{f.name}={format_value(value)}")
     return ",".join(parts)
 
 
@@ -144,16 +145,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "-".join(_fmt(v) for v in value)
-    return str(value)
 
 
 # ----------------------------------------------------------------------------- tables

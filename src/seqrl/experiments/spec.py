@@ -246,7 +246,7 @@ def _expand_experiment(name: str, exp: Mapping[str, Any], defaults: dict[str, An
     ):
         point = dict(zip(grid_keys, values))
         run_options = {**options, **point, **variant}
-        label_parts = [f"{k}={_fmt(v)}" for k, v in point.items()]
+        label_parts = [f"{k}={format_value(v)}" for k, v in point.items()]
         if variant_name:
             label_parts.append(variant_name)
         base_label = _safe(",".join(label_parts))  # what `{label}` in a finetune template means
@@ -386,19 +386,19 @@ def _as_list(value: Any, where: str) -> list[Any]:
 
 def _fill(template: str, fields: dict[str, Any], where: str) -> str:
     try:
-        return template.format(**{k: _fmt(v) if not isinstance(v, int) or isinstance(v, bool) else v for k, v in fields.items()})
+        return template.format(**{k: format_value(v) if not isinstance(v, int) or isinstance(v, bool) else v for k, v in fields.items()})
     except (KeyError, IndexError) as exc:
         raise ConfigError(f"{where}: finetune.from {template!r} names {exc}, which is not a field of the run "
                           f"(available: {', '.join(sorted(fields))})") from None
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
-        return "-".join(_fmt(v) for v in value)
+        return "-".join(format_value(v) for v in value)
     return str(value)
 
 
