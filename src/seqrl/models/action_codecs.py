@@ -117,8 +117,12 @@ class RegressionHead(nn.Module):
         self.register_buffer("half_range", (high - low) / 2)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        h = _per_feature(hidden, len(self.bias))  # (B, T, d, D)
-        raw = (h * self.weight).sum(-1) + self.bias  # (B, T, d)
+        if hidden.shape[2] == 1:
+            # Pooled (k = 1): every feature reads the same hidden state, so this is one linear
+            # map (no (B, T, d, D) expanded copy in forward or backward).
+            raw = F.linear(hidden[:, :, 0], self.weight, self.bias)  # (B, T, d)
+        else:
+            raw = (hidden * self.weight).sum(-1) + self.bias  # (B, T, d): feature j reads its own state
         return self.center + self.half_range * torch.tanh(raw)
 
     def loss(self, prediction: torch.Tensor, actions: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:

@@ -52,10 +52,16 @@ class DecisionTransformer(nn.Module):
         states: torch.Tensor,  # (B, T, obs_dim)
         actions: torch.Tensor,  # (B, T, act_dim)
         timesteps: torch.Tensor,  # (B, T)
+        step: torch.Tensor | None = None,  # (B,): only this step's outputs per row
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Hidden states at the action-predicting positions, (B, T, k, D), and the action tokens."""
+        """Hidden states at the action-predicting positions, (B, T, k, D), and the action tokens.
+
+        With `step`, only the hidden states of that step of each row, (B, 1, k, D): what `act`
+        reads, for a fraction of the last block's work.
+        """
         B, T, _ = states.shape
         k = self.codec.tokens_per_step
+        m = 2 + k  # tokens per step
         tokens = self.codec.tokenize(actions)  # (B, T, d) or None
         time = self.embed_timestep(timesteps.clamp(0, self.spec.max_timestep))  # (B, T, D)
         step_tokens = torch.cat(
@@ -65,10 +71,17 @@ class DecisionTransformer(nn.Module):
                 self.codec.embed(actions, tokens),  # (B, T, k, D)
             ],
             dim=2,
-        ) + time.unsqueeze(2)  # (B, T, 2 + k, D)
-        x = self.embed_dropout(self.embed_ln(step_tokens.flatten(1, 2)))  # (B, T*(2+k), D)
-        hidden = self.trunk(x).view(B, T, 2 + k, -1)  # (B, T, 2 + k, D)
-        return hidden[:, :, 1 : 1 + k], tokens  # (B, T, k, D)
+        ) + time.unsqueeze(2)  # (B, T, m, D)
+        x = self.embed_dropout(self.embed_ln(step_tokens.flatten(1, 2)))  # (B, T*m, D)
+        # Flat positions of the k action-predicting tokens (the state token and the first k-1
+        # action tokens) of every step, or of `step` only: the trunk computes outputs there only.
+        slot = 1 + torch.arange(k, device=x.device)  # (k,)
+        if step is None:
+            queries = (torch.arange(T, device=x.device)[:, None] * m + slot).flatten()  # (T*k,)
+        else:
+            queries = step[:, None] * m + slot  # (B, k)
+        hidden = self.trunk(x, queries)  # (B, T*k or k, D)
+        return hidden.view(B, -1, k, hidden.shape[-1]), tokens  # (B, T or 1, k, D)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Masked action loss of a batch of right-padded windows (all tensors on the model's device)."""
@@ -106,8 +119,8 @@ class DecisionTransformer(nn.Module):
         passes = d if self.codec.tokens_per_step > 1 else 1
         decoded = None
         for j in range(passes):
-            hidden, _ = self(returns_to_go, states, actions, timesteps)  # (B, T, k, D)
-            prediction = self.codec.head(hidden[rows, last].unsqueeze(1))  # (B, 1, d[, bins])
+            hidden, _ = self(returns_to_go, states, actions, timesteps, step=last)  # (B, 1, k, D)
+            prediction = self.codec.head(hidden)  # (B, 1, d[, bins])
             decoded = self.codec.head.decode(
                 prediction, mode=self.decode_mode, temperature=self.temperature, generator=generator
             )[:, 0]  # (B, d)

@@ -4,6 +4,11 @@ There are deliberately no position embeddings here: the Decision Transformer add
 *timestep* embedding to every token of a step instead (Hugging Face's DT once kept GPT-2's
 position embeddings on top of that by mistake; tests/models check we have none).
 Attention uses `scaled_dot_product_attention`, which picks a fused kernel on CPU and CUDA.
+
+The last block can compute its output at a subset of positions only (`queries`): a model that
+reads the hidden state at a few positions (the Decision Transformer reads 1 of every 3 tokens)
+still needs keys and values everywhere, but not the query projection, attention output, MLP and
+final norm elsewhere. That skips ~55% of the last block's FLOPs and changes no output.
 """
 
 from __future__ import annotations
@@ -24,15 +29,27 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = dropout
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D), or (B, Q, D) at the positions `queries` (see `select`)."""
         B, L, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=2)  # 3 x (B, L, D)
-        # (B, L, D) -> (B, H, L, D/H)
-        q, k, v = (t.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))
+        H = self.n_heads
+        if queries is None:
+            q, k, v = self.qkv(x).split(D, dim=2)  # 3 x (B, L, D)
+            mask, causal = None, True
+        else:
+            w_q, w_kv = self.qkv.weight.split([D, 2 * D])
+            b_q, b_kv = self.qkv.bias.split([D, 2 * D])
+            k, v = F.linear(x, w_kv, b_kv).split(D, dim=2)  # 2 x (B, L, D): every position
+            q = F.linear(select(x, queries), w_q, b_q)  # (B, Q, D): only where outputs are read
+            # Causal with respect to each query's own position: (B or 1, 1, Q, L).
+            mask = (torch.arange(L, device=x.device) <= queries[..., None]).view(-1, 1, queries.shape[-1], L)
+            causal = False
+        # (B, n, D) -> (B, H, n, D/H)
+        q, k, v = (t.view(B, -1, H, D // H).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=True
-        )  # (B, H, L, D/H)
-        y = y.transpose(1, 2).reshape(B, L, D)
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=causal
+        )  # (B, H, L or Q, D/H)
+        y = y.transpose(1, 2).reshape(B, -1, D)
         return self.resid_dropout(self.proj(y))
 
 
@@ -55,8 +72,9 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        residual = x if queries is None else select(x, queries)  # (B, L or Q, D)
+        x = residual + self.attn(self.ln_1(x), queries)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -74,10 +92,21 @@ class GPT(nn.Module):
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layers))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
+    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D); with `queries`, only the outputs at those positions, (B, Q, D).
+
+        Every block but the last needs all positions (later positions attend to them).
+        """
+        for block in self.blocks[:-1]:
             x = block(x)
-        return self.ln_f(x)
+        return self.ln_f(self.blocks[-1](x, queries))
+
+
+def select(x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """Rows of (B, L, D) `x` at `queries`: (Q,) positions shared by every row, or (B, Q) per row."""
+    if queries.dim() == 1:
+        return x[:, queries]  # (B, Q, D)
+    return torch.gather(x, 1, queries[..., None].expand(-1, -1, x.shape[-1]))  # (B, Q, D)
 
 
 def init_weights(module: nn.Module) -> None:
