@@ -172,8 +172,8 @@ def _rollout_vector(
     n = envs.num_envs
     windows = ContextWindows(n, context_len, spec.obs_dim, spec.act_dim)
     generator = _generator(seed, device)
-    # Finished envs keep being stepped by the vector env (it steps all or none); they get the
-    # middle of the action box, the cheapest neutral choice, and their results are ignored.
+    # An async vector env steps all sub-envs or none: finished ones get the middle of the action
+    # box and their results are ignored. A sync one steps only the live ones (`_step_live`).
     actions = np.broadcast_to((low + high) / 2, (n, spec.act_dim)).astype(np.float32)
     rtg = np.full(n, target, np.float64)  # unscaled return still to collect
     returns = np.zeros(n, np.float64)
@@ -187,12 +187,33 @@ def _rollout_vector(
         chosen = np.clip(chosen, low, high)
         windows.set_actions(live, chosen)
         actions[live] = chosen
-        obs, rewards, terminations, truncations, _ = envs.step(actions)
+        obs, rewards, terminations, truncations = _step_live(envs, live, actions, obs)
         returns[live] += rewards[live]
         rtg[live] -= rewards[live]
         lengths[live] += 1
         live = live[~(terminations[live] | truncations[live])]
     return returns, lengths
+
+
+def _step_live(envs: Any, live: np.ndarray, actions: np.ndarray, obs: np.ndarray):
+    """Step the live sub-environments; (obs, rewards, terminations, truncations) for all n.
+
+    Episodes end at different steps, and a vector env's `step` would keep simulating (and
+    auto-resetting) every finished one until the longest episode ends: more than half of all
+    env steps in a typical evaluation. A sync vector env's sub-environments are plain envs in
+    this process, so only the live ones are stepped; entries of finished ones are stale.
+    """
+    import gymnasium as gym
+
+    if not isinstance(envs, gym.vector.SyncVectorEnv):
+        obs, rewards, terminations, truncations, _ = envs.step(actions)
+        return obs, rewards, terminations, truncations
+    n = envs.num_envs
+    rewards, terminations, truncations = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
+    obs = obs.copy()
+    for i in live:
+        obs[i], rewards[i], terminations[i], truncations[i], _ = envs.envs[i].step(actions[i])
+    return obs, rewards, terminations, truncations
 
 
 # --------------------------------------------------------------------------- sequential reference
