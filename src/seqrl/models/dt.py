@@ -36,6 +36,8 @@ class DecisionTransformer(nn.Module):
         self.embed_timestep = nn.Embedding(spec.max_timestep + 1, dim)
         low = torch.tensor(spec.action_low, dtype=torch.float32)
         high = torch.tensor(spec.action_high, dtype=torch.float32)
+        # The middle of the action box: the placeholder for the action being generated in `act`.
+        self.register_buffer("action_center", (low + high) / 2, persistent=False)
         self.codec = ActionCodec(
             cfg.model, cfg.head, spec.act_dim, dim, low, high, tokenizer, cfg.action_index_embedding
         )
@@ -112,10 +114,7 @@ class DecisionTransformer(nn.Module):
         rows = torch.arange(B, device=states.device)
         last = lengths - 1  # (B,)
         actions = actions.clone()
-        actions[rows, last] = torch.as_tensor(
-            [(lo + hi) / 2 for lo, hi in zip(self.spec.action_low, self.spec.action_high)],
-            device=actions.device, dtype=actions.dtype,
-        )  # placeholder inside the bounds, so tokenizing it is well defined
+        actions[rows, last] = self.action_center.to(actions.dtype)  # placeholder inside the bounds, so tokenizing it is well defined
         passes = d if self.codec.tokens_per_step > 1 else 1
         decoded = None
         for j in range(passes):

@@ -8,6 +8,7 @@ shape.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -80,8 +81,14 @@ class DataSpec:
             values[key] = tuple(values[key])
         return cls(**values)
 
+    @cached_property
+    def _state_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        # Built once: evaluation normalises every environment step.
+        return np.asarray(self.state_mean, np.float32), np.asarray(self.state_std, np.float32)
+
     def normalize_states(self, observations: np.ndarray) -> np.ndarray:
-        return ((observations - np.asarray(self.state_mean, np.float32)) / np.asarray(self.state_std, np.float32)).astype(np.float32)
+        mean, std = self._state_stats
+        return ((observations - mean) / std).astype(np.float32)
 
     def check_compatible(self, dataset: TrajectoryDataset, what: str = "this checkpoint") -> None:
         """Refuse data whose observation or action sizes differ from the model's."""
