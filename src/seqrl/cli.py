@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"seqrl: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print("seqrl: interrupted (runs resume with --resume)", file=sys.stderr)
+        print(
+            "seqrl: interrupted; nothing is lost: `seqrl train ... --resume` continues a run, and "
+            "`seqrl sweep` or `seqrl demo` continue when the same command is run again",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
 
 

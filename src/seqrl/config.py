@@ -78,7 +78,8 @@ class TrainConfig:
     targets: tuple[float, ...] | None = None
     """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half)."""
     eval_every: int = 0
-    """Evaluate every this many steps during training (0: only at the end)."""
+    """Evaluate every this many steps during training, logging normalized scores to metrics.jsonl
+    (0: never during training; `seqrl eval RUN_DIR` evaluates a finished run)."""
     eval_episodes: int = 10
     """Episodes per target for evaluation during training."""
     eval_seed: int = 10_000
