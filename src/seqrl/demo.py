@@ -292,16 +292,11 @@ def demo_command(
             too small to split, and keeps it fast on a busy machine; None: torch's default.
         progress: Show progress bars while training.
     """
-    import torch
     from seqrl.console import make_console
+    from seqrl.threads import torch_threads
 
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         summary = run_demo(out, quick=quick, device=device, progress=progress)
-    finally:
-        torch.set_num_threads(previous)
     console = make_console()
     console.print(summary_table(summary))
     scores = [r["results"][0]["score_mean"] for r in summary["variants"].values()]

@@ -228,6 +228,7 @@ def train(
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
     loss_count, tick = 0, time.perf_counter()
+    eval_envs = None
     try:
         while step < cfg.steps:
             batch = sampler.sample(cfg.batch_size, rng).to_torch(device)
@@ -267,7 +268,11 @@ def train(
                 loss_sum.zero_()
                 loss_count, tick = 0, now
             if cfg.eval_every and step % cfg.eval_every == 0:
-                record = evaluate_during_training(model, spec, cfg, device, step)
+                if eval_envs is None:  # built at the first evaluation, reused by the later ones
+                    from seqrl.evaluation.evaluate import make_eval_envs
+
+                    eval_envs = make_eval_envs(spec, cfg.eval_episodes)
+                record = evaluate_during_training(model, spec, cfg, device, step, envs=eval_envs)
                 metrics.write(record)
                 if writer is not None:
                     for key, value in record.items():
@@ -277,6 +282,8 @@ def train(
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 save()
     finally:
+        if eval_envs is not None:
+            eval_envs.close()
         metrics.close()
         if writer is not None:
             writer.close()
@@ -287,14 +294,18 @@ def train(
 
 
 def evaluate_during_training(
-    model: DecisionTransformer, spec: DataSpec, cfg: TrainConfig, device: torch.device, step: int
+    model: DecisionTransformer, spec: DataSpec, cfg: TrainConfig, device: torch.device, step: int, envs: Any = None
 ) -> dict[str, Any]:
-    """Roll the current model out for each target; a metrics record with normalized scores."""
+    """Roll the current model out for each target; a metrics record with normalized scores.
+
+    `envs`: evaluation envs to reuse (`make_eval_envs`); default: built and closed here.
+    """
     from seqrl.evaluation.evaluate import evaluate
 
     model.eval()
     results = evaluate(
-        model, spec, context_len=cfg.context_len, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device
+        model, spec, context_len=cfg.context_len, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device,
+        envs=envs,
     )
     record: dict[str, Any] = {"step": step, "kind": "eval"}
     for result in results:
@@ -305,10 +316,18 @@ def evaluate_during_training(
     return record
 
 
-def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]") -> None:  # noqa: F821 (resolved by tyro)
+def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]", threads: int | None = None) -> None:  # noqa: F821 (resolved by tyro)
     """Train a Decision Transformer variant on a dataset (`seqrl train --dataset NAME --model VARIANT`).
 
     Every config field is a flag; presets per dataset fill --rtg-scale and --targets.
+
+    Args:
+        cfg: The training configuration.
+        threads: CPU threads for torch (default: torch's, one per core). 1 is often fastest for
+            small models and on a busy machine (see seqrl.threads).
     """
-    result = train(cfg)
+    from seqrl.threads import torch_threads
+
+    with torch_threads(threads):
+        result = train(cfg)
     print(f"run directory: {result.run_dir} (step {result.step})")

@@ -174,6 +174,7 @@ def finetune_command(
     log_every: int | None = None,
     progress: bool = True,
     resume: bool = False,
+    threads: int | None = None,
 ) -> None:
     """Transfer a trained run's transformer trunk to another dataset (other observation and action sizes allowed).
 
@@ -199,14 +200,18 @@ def finetune_command(
         log_every: Write a metrics line every this many steps.
         progress: Show a progress bar.
         resume: Continue an interrupted fine-tuning run.
+        threads: CPU threads for torch (default: torch's, one per core; see seqrl.threads).
     """
+    from seqrl.threads import torch_threads
+
     given = dict(
         model=model, learning_rate=learning_rate, warmup_steps=warmup_steps, batch_size=batch_size, seed=seed,
         eval_every=eval_every, eval_episodes=eval_episodes, device=device, checkpoint_every=checkpoint_every,
         log_every=log_every,
     )
     overrides = {k: v for k, v in given.items() if v is not None}
-    result = finetune(
-        source, dataset, train_mode=train, steps=steps, run_dir=run_dir, resume=resume, progress=progress, **overrides
-    )
+    with torch_threads(threads):
+        result = finetune(
+            source, dataset, train_mode=train, steps=steps, run_dir=run_dir, resume=resume, progress=progress, **overrides
+        )
     print(f"run directory: {result.run_dir} (step {result.step}; fine-tuned from {source}, --train {train})")

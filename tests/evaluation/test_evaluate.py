@@ -13,7 +13,8 @@ import torch
 from seqrl.checkpoint import load_run
 from seqrl.cli import main
 from seqrl.errors import CheckpointError, ConfigError
-from seqrl.evaluation.evaluate import evaluate, evaluate_run, evaluate_sequential
+from seqrl.evaluation import evaluate as evaluate_module
+from seqrl.evaluation.evaluate import evaluate, evaluate_run, evaluate_sequential, make_eval_envs
 from seqrl.models.dt import DecisionTransformer
 from seqrl.train import train
 
@@ -149,6 +150,38 @@ def test_evaluation_during_training_does_not_change_training(tmp_path):
     evals = [r for r in records if r.get("kind") == "eval"]
     assert [r["step"] for r in evals] == [3, 6]
     assert all(f"eval/target_{t:g}/score_mean" in evals[0] for t in evaluated.spec.targets)
+
+
+def test_reused_envs_give_the_same_results_as_fresh_ones(tmp_path):
+    result = trained(tmp_path, model="tokenized-spread")
+    kw = dict(context_len=K, episodes=5, targets=(-1.0, -0.2))
+    envs = make_eval_envs(result.spec, 5)
+    try:
+        # Another evaluation (other seed) first, so the reused envs carry state from it.
+        first = evaluate(result.model, result.spec, seed=3, envs=envs, **kw)
+        reused = evaluate(result.model, result.spec, seed=11, envs=envs, **kw)
+        assert not envs.closed  # the caller owns it
+        with pytest.raises(ConfigError, match="hold 5 environments, but 4 episodes"):
+            evaluate(result.model, result.spec, context_len=K, episodes=4, envs=envs)
+    finally:
+        envs.close()
+    assert reused == evaluate(result.model, result.spec, seed=11, **kw)
+    assert first[0]["lengths"] == expected_lengths(3, 5) != reused[0]["lengths"]
+
+
+def test_training_builds_its_evaluation_envs_once_and_closes_them(tmp_path, monkeypatch):
+    built = []
+
+    def counting_make_eval_envs(*args, **kwargs):
+        envs = make_eval_envs(*args, **kwargs)
+        built.append(envs)
+        return envs
+
+    monkeypatch.setattr(evaluate_module, "make_eval_envs", counting_make_eval_envs)
+    result = trained(tmp_path, steps=6, eval_every=2, eval_episodes=3)
+    records = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r.get("kind") == "eval"] == [2, 4, 6]
+    assert len(built) == 1 and built[0].closed
 
 
 def test_async_vectorization_gives_the_same_returns(tmp_path):

@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from seqrl.errors import ConfigError, DatasetError
+from seqrl.threads import torch_threads
 
 # Algorithm name (the zoo's folder name) -> (module, class). TQC, TRPO and ARS live in sb3-contrib.
 ZOO_ALGOS: dict[str, tuple[str, str]] = {
@@ -156,22 +156,6 @@ def available_zoo_algos(zoo: str | Path, env_id: str) -> list[str]:
     return [a for a in ZOO_ALGOS if zoo_paths(zoo, a, env_id)[0].is_file()]
 
 
-@contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch with `n` intra-op threads inside the block, restoring the caller's setting."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if n is None or n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class ZooPolicy:
     """A loaded SB3 model plus its observation normalisation.
 
@@ -206,7 +190,7 @@ class ZooPolicy:
         obs = np.asarray(obs, dtype=np.float64)
         if self.normalizer is not None:
             obs = self.normalizer(obs)
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             if self.deterministic:
                 actions, _ = self.model.predict(obs, deterministic=True)
                 return np.asarray(actions)

@@ -127,6 +127,7 @@ def evaluate(
     vectorization: Literal["sync", "async"] = "sync",
     max_episode_steps: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    envs: Any | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate `model` for each target return over `episodes` episodes run together.
 
@@ -134,17 +135,22 @@ def evaluate(
     `summarize` dict per target (in order). `device` defaults to the model's.
     `vectorization="async"` steps the environments in subprocesses (worth it for slow envs on
     machines with spare cores); "sync" steps them in this process.
-    """
-    from seqrl.collect.rollout import make_vector_env
 
+    `envs`: a vector env from `make_eval_envs` with `episodes` sub-environments, to reuse across
+    calls (training evaluates every M steps; building 100 MuJoCo envs costs ~0.7 s a call). The
+    caller closes it; `vectorization`, `max_episode_steps` and `env_kwargs` are then its own.
+    Every call reseeds it, so results do not depend on what ran in it before.
+    """
     targets, device = _prepare(model, spec, targets, episodes, device)
     env_id = resolve_env_id(spec, env_id)
+    owned = envs is None
+    if owned:
+        envs = make_eval_envs(spec, episodes, env_id=env_id, vectorization=vectorization,
+                              max_episode_steps=max_episode_steps, env_kwargs=env_kwargs)
+    elif envs.num_envs != episodes:
+        raise ConfigError(f"the evaluation envs hold {envs.num_envs} environments, but {episodes} episodes were asked for")
     was_training = model.training
     model.eval()
-    envs = make_vector_env(
-        env_id, episodes, autoreset_mode="same_step", vectorization=vectorization,
-        env_kwargs=_env_kwargs(max_episode_steps, env_kwargs),
-    )
     try:
         low, high = _check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
         results = []
@@ -152,9 +158,28 @@ def evaluate(
             returns, lengths = _rollout_vector(model, spec, envs, context_len, target, seed, device, low, high)
             results.append(summarize(target, returns, lengths, spec, seed))
     finally:
-        envs.close()
+        if owned:
+            envs.close()
         model.train(was_training)
     return results
+
+
+def make_eval_envs(
+    spec: DataSpec,
+    episodes: int,
+    *,
+    env_id: str | None = None,
+    vectorization: Literal["sync", "async"] = "sync",
+    max_episode_steps: int | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """The vector env `evaluate` runs `episodes` episodes in; build it once to reuse it (`envs=`)."""
+    from seqrl.collect.rollout import make_vector_env
+
+    return make_vector_env(
+        resolve_env_id(spec, env_id), episodes, autoreset_mode="same_step", vectorization=vectorization,
+        env_kwargs=_env_kwargs(max_episode_steps, env_kwargs),
+    )
 
 
 def _rollout_vector(
@@ -381,6 +406,7 @@ def eval_command(
     env: str | None = None,
     vectorization: Literal["sync", "async"] = "sync",
     video: str | None = None,
+    threads: int | None = None,
 ) -> None:
     """Evaluate a trained run in its environment, for each target return; writes RUN_DIR/eval.json.
 
@@ -394,13 +420,17 @@ def eval_command(
         env: Gymnasium environment id (default: the one recorded in the dataset).
         vectorization: Step the environments in this process (sync) or in subprocesses (async).
         video: Also record one episode (first target, first seed) to this .gif or .mp4 file.
+        threads: CPU threads for torch (default: torch's, one per core; see seqrl.threads).
     """
     import json as json_module
 
-    report = evaluate_run(
-        run_dir, episodes=episodes, targets=targets, seed=seed, device=device, env_id=env,
-        vectorization=vectorization, video=video,
-    )
+    from seqrl.threads import torch_threads
+
+    with torch_threads(threads):
+        report = evaluate_run(
+            run_dir, episodes=episodes, targets=targets, seed=seed, device=device, env_id=env,
+            vectorization=vectorization, video=video,
+        )
     if json:
         print(json_module.dumps(report, indent=2))
         return
