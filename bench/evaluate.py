@@ -3,6 +3,7 @@
 
     python bench/evaluate.py                       # fresh CORL-sized DT on Hopper-v5 (table in docs)
     python bench/evaluate.py --run runs/hopper-medium-continuous-s0 --json out.json
+    python bench/evaluate.py --model tokenized-spread --ablations   # + act without the key/value cache
 
 The model is a freshly initialised CORL-sized Decision Transformer (width 128, 3 layers, 1 head,
 context 20) unless --run names a trained run directory. A fresh model's hopper falls within tens
@@ -16,6 +17,8 @@ vectorized loop's time spent inside `model.act`.
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import sys
 import time
 from typing import Any
@@ -85,7 +88,8 @@ def main() -> None:
     parser.add_argument("--run", default=None, help="evaluate this trained run directory's model instead of a fresh one")
     parser.add_argument("--target", type=float, default=3600.0)
     parser.add_argument("--repeats", type=int, default=3, help="alternating repetitions of both loops (median reported)")
-    parser.add_argument("--ablations", action="store_true", help="also time the vectorized loop with the last block at every position (before pruning)")
+    parser.add_argument("--ablations", action="store_true", help="also time the vectorized loop with the last block at every position "
+                        "(before pruning), and for spread models with act re-running the context per feature (before the key/value cache)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -103,16 +107,25 @@ def main() -> None:
         described = f"freshly initialised CORL-sized DT ({args.model}, width 128, 3 layers, context {context}, seed 0)"
     env_id = args.env if not args.run else None
     common = dict(context_len=context, targets=(args.target,), episodes=args.episodes, seed=0, device="cpu", env_id=env_id)
+    spread = model.codec.tokens_per_step > 1
+    # Copied before ActTimer wraps `model.act` (an instance attribute deepcopy would share).
+    uncached = copy.deepcopy(model) if args.ablations and spread else None
     timers = [ActTimer(model)]
 
     loops = {
         "vectorized (evaluate)": lambda: evaluate(model, spec, **common),
         "one env at a time (evaluate_sequential)": lambda: evaluate_sequential(model, spec, **common),
     }
+    if uncached is not None:
+        uncached.act = functools.partial(uncached.act, use_cache=False)
+        timers.append(ActTimer(uncached))
+        loops["vectorized, act without key/value cache (before)"] = lambda: evaluate(uncached, spec, **common)
     if args.ablations:
         before = all_positions(fresh_model(args.env, args.model, args.context)[0]) if not args.run else None
         if before is not None:
             before.load_state_dict(model.state_dict())
+            if spread:  # the code before pruning had no cache either (and its forward takes no `cache`)
+                before.act = functools.partial(before.act, use_cache=False)
             timers.append(ActTimer(before))
             loops["vectorized, last block at all positions (before)"] = lambda: evaluate(before, spec, **common)
 

@@ -48,22 +48,19 @@ class DecisionTransformer(nn.Module):
         self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout)
 
     # ----------------------------------------------------------------------- forward
-    def forward(
+    def embed(
         self,
         returns_to_go: torch.Tensor,  # (B, T, 1)
         states: torch.Tensor,  # (B, T, obs_dim)
         actions: torch.Tensor,  # (B, T, act_dim)
         timesteps: torch.Tensor,  # (B, T)
-        step: torch.Tensor | None = None,  # (B,): only this step's outputs per row
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Hidden states at the action-predicting positions, (B, T, k, D), and the action tokens.
+        """The trunk's input, (B, T*m, D) interleaved `R, s, a_0 ..` tokens, and the action tokens.
 
-        With `step`, only the hidden states of that step of each row, (B, 1, k, D): what `act`
-        reads, for a fraction of the last block's work.
+        Every token depends on its own step's inputs only (LayerNorm is per token), so `act`
+        embeds the last step alone to get a new action token exactly as `forward` sees it.
         """
-        B, T, _ = states.shape
         k = self.codec.tokens_per_step
-        m = 2 + k  # tokens per step
         tokens = self.codec.tokenize(actions)  # (B, T, d) or None
         time = self.embed_timestep(timesteps.clamp(0, self.spec.max_timestep))  # (B, T, D)
         step_tokens = torch.cat(
@@ -73,8 +70,27 @@ class DecisionTransformer(nn.Module):
                 self.codec.embed(actions, tokens),  # (B, T, k, D)
             ],
             dim=2,
-        ) + time.unsqueeze(2)  # (B, T, m, D)
-        x = self.embed_dropout(self.embed_ln(step_tokens.flatten(1, 2)))  # (B, T*m, D)
+        ) + time.unsqueeze(2)  # (B, T, 2 + k, D)
+        return self.embed_dropout(self.embed_ln(step_tokens.flatten(1, 2))), tokens  # (B, T*(2 + k), D)
+
+    def forward(
+        self,
+        returns_to_go: torch.Tensor,  # (B, T, 1)
+        states: torch.Tensor,  # (B, T, obs_dim)
+        actions: torch.Tensor,  # (B, T, act_dim)
+        timesteps: torch.Tensor,  # (B, T)
+        step: torch.Tensor | None = None,  # (B,): only this step's outputs per row
+        cache: list | None = None,  # filled with every layer's keys and values (see GPT.extend)
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hidden states at the action-predicting positions, (B, T, k, D), and the action tokens.
+
+        With `step`, only the hidden states of that step of each row, (B, 1, k, D): what `act`
+        reads, for a fraction of the last block's work.
+        """
+        B, T, _ = states.shape
+        k = self.codec.tokens_per_step
+        m = 2 + k  # tokens per step
+        x, tokens = self.embed(returns_to_go, states, actions, timesteps)  # (B, T*m, D)
         # Flat positions of the k action-predicting tokens (the state token and the first k-1
         # action tokens) of every step, or of `step` only: the trunk computes outputs there only.
         slot = 1 + torch.arange(k, device=x.device)  # (k,)
@@ -82,7 +98,7 @@ class DecisionTransformer(nn.Module):
             queries = (torch.arange(T, device=x.device)[:, None] * m + slot).flatten()  # (T*k,)
         else:
             queries = step[:, None] * m + slot  # (B, k)
-        hidden = self.trunk(x, queries)  # (B, T*k or k, D)
+        hidden = self.trunk(x, queries, cache)  # (B, T*k or k, D)
         return hidden.view(B, -1, k, hidden.shape[-1]), tokens  # (B, T or 1, k, D)
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -101,12 +117,16 @@ class DecisionTransformer(nn.Module):
         timesteps: torch.Tensor,  # (B, T)
         lengths: torch.Tensor | None = None,  # (B,) real steps per row (right-padded); default T
         generator: torch.Generator | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """The action for the last real step of each context, (B, act_dim).
 
         Spread representations generate the action feature by feature: feature j is decoded
         from the hidden state at the token before it, written into the context, and the next
         pass reads it. The causal mask makes placeholder values of later features irrelevant.
+        With `use_cache` (in eval mode), passes after the first run only the token just written,
+        against the keys and values the first pass cached (see `_act_cached`); `use_cache=False`
+        re-runs the whole context every pass.
         """
         B, T, d = actions.shape
         if lengths is None:
@@ -116,16 +136,55 @@ class DecisionTransformer(nn.Module):
         actions = actions.clone()
         actions[rows, last] = self.action_center.to(actions.dtype)  # placeholder inside the bounds, so tokenizing it is well defined
         passes = d if self.codec.tokens_per_step > 1 else 1
+        # In training mode dropout differs between passes, so a cache would not be exact.
+        if passes > 1 and use_cache and not self.training:
+            return self._act_cached(returns_to_go, states, actions, timesteps, last, generator)
         decoded = None
         for j in range(passes):
             hidden, _ = self(returns_to_go, states, actions, timesteps, step=last)  # (B, 1, k, D)
-            prediction = self.codec.head(hidden)  # (B, 1, d[, bins])
-            decoded = self.codec.head.decode(
-                prediction, mode=self.decode_mode, temperature=self.temperature, generator=generator
-            )[:, 0]  # (B, d)
+            decoded = self._decode(hidden, generator)  # (B, d)
             if passes > 1:
                 actions[rows, last, j] = decoded[:, j]
         return actions[rows, last] if passes > 1 else decoded
+
+    def _act_cached(
+        self,
+        returns_to_go: torch.Tensor,
+        states: torch.Tensor,
+        actions: torch.Tensor,  # the last real step holds the placeholder; overwritten in place
+        timesteps: torch.Tensor,
+        last: torch.Tensor,  # (B,) index of each row's last real step
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Spread `act` with a key/value cache: one full pass, then one token per feature.
+
+        Feature j's pass only differs from the previous one at action token j-1 of the last step,
+        so everything before that token (in every layer) is the first pass's, and the trunk
+        extends the cache by that one token, at its own position in each row.
+        """
+        rows = torch.arange(len(last), device=last.device)
+        m = self.tokens_per_step
+        cache: list = []
+        hidden, _ = self(returns_to_go, states, actions, timesteps, step=last, cache=cache)  # (B, 1, d, D)
+        for j in range(actions.shape[-1]):
+            if j > 0:
+                # Embed the last step alone (as `forward` embeds every step: timestep, LayerNorm..)
+                # and take action token j-1, at in-step position 2 + (j-1).
+                x, _ = self.embed(returns_to_go[rows, last, None], states[rows, last, None],
+                                  actions[rows, last, None], timesteps[rows, last, None])  # (B, m, D)
+                hidden[:, 0, j] = self.trunk.extend(x[:, 1 + j : 2 + j], last * m + 1 + j, cache)[:, 0]
+            # Slots < j hold the first pass's states (their tokens did not change), slots > j stale
+            # ones, unused: the head still decodes all d, so sampling draws from `generator` exactly
+            # as the uncached loop does.
+            actions[rows, last, j] = self._decode(hidden, generator)[:, j]
+        return actions[rows, last]
+
+    def _decode(self, hidden: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """(B, 1, k, D) hidden states of the last step -> (B, d) decoded action."""
+        prediction = self.codec.head(hidden)  # (B, 1, d[, bins])
+        return self.codec.head.decode(
+            prediction, mode=self.decode_mode, temperature=self.temperature, generator=generator
+        )[:, 0]
 
     # ----------------------------------------------------------------------- optimisation
     def param_groups(self, weight_decay: float) -> list[dict]:

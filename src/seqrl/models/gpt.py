@@ -9,6 +9,13 @@ The last block can compute its output at a subset of positions only (`queries`):
 reads the hidden state at a few positions (the Decision Transformer reads 1 of every 3 tokens)
 still needs keys and values everywhere, but not the query projection, attention output, MLP and
 final norm elsewhere. That skips ~55% of the last block's FLOPs and changes no output.
+
+Key/value cache (`cache`, `extend`): a forward can hand back every layer's keys and values, and
+`extend` then computes the output at one new token per row from them: what a full forward over
+the sequence with that token written in gives there, up to float rounding (the causal mask makes
+everything before the token independent of it, so its keys and values are the cached ones).
+`DecisionTransformer.act` uses it to generate spread actions feature by feature without
+re-running the whole context for every feature.
 """
 
 from __future__ import annotations
@@ -29,8 +36,13 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = dropout
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L, D) -> (B, L, D), or (B, Q, D) at the positions `queries` (see `select`)."""
+    def forward(
+        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None
+    ) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D), or (B, Q, D) at the positions `queries` (see `select`).
+
+        With `cache` (a list), this layer's keys and values, (B, H, L, D/H) each, are appended to it.
+        """
         B, L, D = x.shape
         H = self.n_heads
         if queries is None:
@@ -46,11 +58,33 @@ class CausalSelfAttention(nn.Module):
             causal = False
         # (B, n, D) -> (B, H, n, D/H)
         q, k, v = (t.view(B, -1, H, D // H).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            cache.append((k, v))
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=causal
         )  # (B, H, L or Q, D/H)
         y = y.transpose(1, 2).reshape(B, -1, D)
         return self.resid_dropout(self.proj(y))
+
+    def extend(self, x: torch.Tensor, position: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """(B, 1, D) -> (B, 1, D): one new token per row, at flat `position` (B,), against the cache.
+
+        `keys`/`values` (B, H, L, D/H) hold a forward's keys and values; the new token's are written
+        in at `position` (in place, so the next `extend` sees them), and it attends to positions
+        <= its own only: later cached entries are stale (computed from placeholders) and must not count.
+        """
+        B, _, D = x.shape
+        H = self.n_heads
+        q, k, v = (t.view(B, 1, H, D // H).transpose(1, 2) for t in self.qkv(x).split(D, dim=2))  # (B, H, 1, D/H)
+        rows = torch.arange(B, device=x.device)
+        keys[rows, :, position] = k[:, :, 0]
+        values[rows, :, position] = v[:, :, 0]
+        L = keys.shape[2]
+        mask = (torch.arange(L, device=x.device) <= position[:, None]).view(B, 1, 1, L)
+        y = F.scaled_dot_product_attention(
+            q, keys, values, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )  # (B, H, 1, D/H)
+        return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, 1, D)))
 
 
 class MLP(nn.Module):
@@ -72,9 +106,16 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, dropout)
 
-    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None
+    ) -> torch.Tensor:
         residual = x if queries is None else select(x, queries)  # (B, L or Q, D)
-        x = residual + self.attn(self.ln_1(x), queries)
+        x = residual + self.attn(self.ln_1(x), queries, cache)
+        return x + self.mlp(self.ln_2(x))
+
+    def extend(self, x: torch.Tensor, position: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """`forward` for one new token per row, attending to cached keys and values (see CausalSelfAttention.extend)."""
+        x = x + self.attn.extend(self.ln_1(x), position, *kv)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -92,14 +133,29 @@ class GPT(nn.Module):
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layers))
 
-    def forward(self, x: torch.Tensor, queries: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None
+    ) -> torch.Tensor:
         """(B, L, D) -> (B, L, D); with `queries`, only the outputs at those positions, (B, Q, D).
 
-        Every block but the last needs all positions (later positions attend to them).
+        Every block but the last needs all positions (later positions attend to them). With `cache`
+        (an empty list), every layer's (keys, values) are appended to it, for `extend`; the last
+        block computes keys and values at every position even with `queries`.
         """
         for block in self.blocks[:-1]:
-            x = block(x)
-        return self.ln_f(self.blocks[-1](x, queries))
+            x = block(x, cache=cache)
+        return self.ln_f(self.blocks[-1](x, queries, cache))
+
+    def extend(self, x: torch.Tensor, position: torch.Tensor, cache: list) -> torch.Tensor:
+        """The output at one new token per row, (B, 1, D), without re-running the sequence.
+
+        `x` (B, 1, D) embeds the token at flat `position` (B,) of each row; `cache` is a `forward`'s
+        (over a sequence that agrees with this one before `position`) or an earlier `extend`'s.
+        Equal to `forward(...)` at `position`, up to float rounding; the cache is updated in place.
+        """
+        for block, kv in zip(self.blocks, cache):
+            x = block.extend(x, position, kv)
+        return self.ln_f(x)
 
 
 def select(x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
