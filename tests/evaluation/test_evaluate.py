@@ -16,6 +16,7 @@ from seqrl.errors import CheckpointError, ConfigError
 from seqrl.evaluation import evaluate as evaluate_module
 from seqrl.evaluation.evaluate import evaluate, evaluate_run, evaluate_sequential, make_eval_envs
 from seqrl.models.dt import DecisionTransformer
+from seqrl.models.gpt import GPT
 from seqrl.train import train
 
 from ..models.conftest import make_dataset, tiny_config
@@ -70,10 +71,10 @@ def test_vectorized_agrees_with_sequential_episode_by_episode(tmp_path, override
                          ids=lambda o: o["model"])
 def test_one_batched_act_per_step_over_live_episodes(tmp_path, monkeypatch, overrides):
     """act sees every live episode at once, right-sized contexts, and spread variants run one
-    forward pass per action feature inside it."""
+    forward pass and then one cached single-token pass (GPT.extend) per further action feature."""
     result = trained(tmp_path, **overrides)
-    calls, forwards = [], []
-    act, forward = DecisionTransformer.act, DecisionTransformer.forward
+    calls, forwards, extends = [], [], []
+    act, forward, extend = DecisionTransformer.act, DecisionTransformer.forward, GPT.extend
 
     def spy_act(self, rtg, states, actions, timesteps, lengths=None, generator=None):
         calls.append((rtg.shape, states.shape, actions.shape, timesteps[:, 0].tolist(), lengths.tolist()))
@@ -83,8 +84,13 @@ def test_one_batched_act_per_step_over_live_episodes(tmp_path, monkeypatch, over
         forwards.append(1)
         return forward(self, *args, **kwargs)
 
+    def spy_extend(self, *args, **kwargs):
+        extends.append(1)
+        return extend(self, *args, **kwargs)
+
     monkeypatch.setattr(DecisionTransformer, "act", spy_act)
     monkeypatch.setattr(DecisionTransformer, "forward", spy_forward)
+    monkeypatch.setattr(GPT, "extend", spy_extend)
     evaluate(result.model, result.spec, context_len=K, episodes=6, seed=3, targets=(-1.0,))
     lengths = np.array(expected_lengths(3, 6))
     assert len(calls) == lengths.max()  # one call per env step
@@ -94,8 +100,9 @@ def test_one_batched_act_per_step_over_live_episodes(tmp_path, monkeypatch, over
         assert rtg_shape == (live, width, 1)
         assert states_shape == (live, width, OBS_DIM) and actions_shape == (live, width, ACT_DIM)
         assert first_steps == [max(0, t - K + 1)] * live and row_lengths == [width] * live
-    passes = ACT_DIM if overrides["model"].endswith("spread") else 1
-    assert len(forwards) == passes * len(calls)
+    assert len(forwards) == len(calls)
+    extra = ACT_DIM - 1 if overrides["model"].endswith("spread") else 0
+    assert len(extends) == extra * len(calls)
 
 
 def test_context_holds_the_last_k_steps(tmp_path, monkeypatch):
