@@ -66,8 +66,9 @@ from seqrl.data.sources import load_dataset
 from seqrl.evaluation.evaluate import evaluate_sequential
 from seqrl.models.spec import DataSpec
 
-IMPLS = ("seqrl", "hf", "d3rlpy")
-NAMES = {"seqrl": "seqrl continuous", "hf": "HF DecisionTransformerModel", "d3rlpy": "d3rlpy DecisionTransformer"}
+IMPLS = ("seqrl", "hf", "d3rlpy", "hf-frozen-pos", "seqrl-hf-init")
+NAMES = {"seqrl": "seqrl continuous", "hf": "HF DecisionTransformerModel", "d3rlpy": "d3rlpy DecisionTransformer",
+         "hf-frozen-pos": "HF, position row frozen at 0", "seqrl-hf-init": "seqrl from HF's initial weights"}
 
 
 @dataclasses.dataclass
@@ -125,16 +126,63 @@ def masked_mse(pred: torch.Tensor, batch: Batch) -> torch.Tensor:
     return (per_step * batch.mask).sum() / batch.mask.sum().clamp(min=1)
 
 
+# --------------------------------------------------------------------------- weight mapping
+def seqrl_hf_pairs(n_layers: int) -> dict[str, tuple[str, bool]]:
+    """seqrl continuous DT parameter -> (HF DecisionTransformerModel parameter, transposed?).
+
+    The two are the same network (bench/peer_equivalence.py): GPT-2's Conv1D stores the transpose
+    of a Linear weight. HF's extra parameters (position table, unused state/return heads) have no
+    counterpart.
+    """
+    pairs = {"embed_return": "embed_return", "embed_state": "embed_state", "embed_timestep": "embed_timestep",
+             "codec.embedding.linear": "embed_action", "embed_ln": "embed_ln", "codec.head": "predict_action.0",
+             "trunk.ln_f": "encoder.ln_f"}
+    for i in range(n_layers):
+        for ours, theirs in {"ln_1": "ln_1", "ln_2": "ln_2", "attn.qkv": "attn.c_attn", "attn.proj": "attn.c_proj",
+                             "mlp.fc": "mlp.c_fc", "mlp.proj": "mlp.c_proj"}.items():
+            pairs[f"trunk.blocks.{i}.{ours}"] = f"encoder.h.{i}.{theirs}"
+    out = {}
+    for ours, theirs in pairs.items():
+        for kind in ("weight", "bias"):
+            if ours == "embed_timestep" and kind == "bias":
+                continue
+            conv1d = theirs.startswith("encoder.h.") and kind == "weight" and not theirs.endswith(("ln_1", "ln_2"))
+            out[f"{ours}.{kind}"] = (f"{theirs}.{kind}", conv1d)
+    return out
+
+
+@torch.no_grad()
+def copy_weights(seqrl: nn.Module, hf: nn.Module, into: str) -> None:
+    """Copy every mapped parameter from one model into the other (`into`: "hf" or "seqrl")."""
+    s, h = dict(seqrl.named_parameters()), dict(hf.named_parameters())
+    pairs = seqrl_hf_pairs(len(seqrl.trunk.blocks))
+    missing = set(s) - set(pairs)
+    assert not missing, f"no HF counterpart for {missing}"
+    for ours, (theirs, transposed) in pairs.items():
+        if into == "hf":
+            h[theirs].copy_(s[ours].t() if transposed else s[ours])
+        else:
+            s[ours].copy_(h[theirs].t() if transposed else h[theirs])
+
+
 # --------------------------------------------------------------------------- training
-def train_seqrl(cfg: TrainConfig, dataset, spec: DataSpec, batches: list[Batch]) -> Trained:
-    """`seqrl.train.train` itself, in a throw-away run directory; losses read from its metrics log."""
+def train_seqrl(cfg: TrainConfig, dataset, spec: DataSpec, batches: list[Batch], hf_init: bool = False) -> Trained:
+    """`seqrl.train.train` itself, in a throw-away run directory; losses read from its metrics log.
+
+    `hf_init`: start from the initial weights HF's model gets for this seed (built and copied in
+    through train's `prepare_model` hook), to tell a different initial draw from a different network.
+    """
     from seqrl.runs import METRICS_FILE
     from seqrl.train import train
+
+    def from_hf_init(model: nn.Module) -> None:
+        torch.manual_seed(cfg.seed)  # exactly as train_hf builds it
+        copy_weights(model, build_hf(cfg, spec), into="seqrl")
 
     with tempfile.TemporaryDirectory() as tmp:
         run_cfg = dataclasses.replace(cfg, run_dir=str(Path(tmp) / "run"), checkpoint_every=cfg.steps, progress=False, eval_every=0)
         start = time.perf_counter()
-        result = train(run_cfg, dataset=dataset)
+        result = train(run_cfg, dataset=dataset, prepare_model=from_hf_init if hf_init else None)
         call_s = time.perf_counter() - start
         records = [json.loads(line) for line in (Path(run_cfg.run_dir) / METRICS_FILE).read_text().splitlines() if line.strip()]
     if result.spec != spec:
@@ -161,19 +209,29 @@ def train_seqrl(cfg: TrainConfig, dataset, spec: DataSpec, batches: list[Batch])
                         f"train() call incl. setup and checkpoint {call_s:.1f} s")
 
 
-def train_hf(cfg: TrainConfig, spec: DataSpec, batches: list[Batch]) -> Trained:
+def build_hf(cfg: TrainConfig, spec: DataSpec) -> nn.Module:
+    """HF's DecisionTransformerModel at the configuration of `cfg` (initialised from torch's global RNG)."""
     from transformers import DecisionTransformerConfig, DecisionTransformerModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # GPT-2's bos/eos token-id warnings, meaningless for a DT
-
-    config = DecisionTransformerConfig(
+    return DecisionTransformerModel(DecisionTransformerConfig(
         state_dim=spec.obs_dim, act_dim=spec.act_dim, hidden_size=cfg.embed_dim, max_ep_len=spec.max_timestep + 1,
         n_layer=cfg.n_layers, n_head=cfg.n_heads, n_inner=4 * cfg.embed_dim, activation_function="gelu",
         resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, action_tanh=True,
-    )
+    ))
+
+
+def train_hf(cfg: TrainConfig, spec: DataSpec, batches: list[Batch], frozen_position: bool = False) -> Trained:
+    """HF's model in a plain loop. HF adds row 0 of GPT-2's position table to every token, a trainable
+    vector that duplicates embed_ln's bias; `frozen_position` zeroes and freezes it, which leaves
+    exactly seqrl's network (bench/peer_equivalence.py: identical outputs, identical updates)."""
     torch.manual_seed(cfg.seed)
-    model = DecisionTransformerModel(config)
+    model = build_hf(cfg, spec)
+    if frozen_position:
+        with torch.no_grad():
+            model.encoder.wpe.weight.zero_()
+        model.encoder.wpe.weight.requires_grad_(False)
     optimizer = torch.optim.AdamW(hf_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate, betas=cfg.betas)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup(cfg.warmup_steps))
     torch.manual_seed(cfg.seed + 1)  # dropout stream, as seqrl train
@@ -289,7 +347,7 @@ def pm(mean: float, std: float, digits: int = 1) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="seqrl/hopper-medium-v0")
-    parser.add_argument("--impls", default=",".join(IMPLS), help="comma-separated subset of seqrl,hf,d3rlpy")
+    parser.add_argument("--impls", default=",".join(IMPLS[:3]), help="comma-separated subset of " + ",".join(IMPLS) + " (default: the first three)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (each trains every implementation)")
     parser.add_argument("--seed", type=int, dest="seeds", nargs=1, help="one training seed (same as --seeds N)")
     parser.add_argument("--steps", type=int, default=2000)
@@ -337,6 +395,8 @@ def main() -> None:
                              state_mean=np.asarray(spec.state_mean, np.float32), state_std=np.asarray(spec.state_std, np.float32))
     fixed = [sampler.sample(args.batch, np.random.default_rng(10_000 + i)).to_torch() for i in range(16)]
     builders = {"seqrl": lambda cfg, b: train_seqrl(cfg, dataset, spec, b), "hf": lambda cfg, b: train_hf(cfg, spec, b),
+                "hf-frozen-pos": lambda cfg, b: train_hf(cfg, spec, b, frozen_position=True),
+                "seqrl-hf-init": lambda cfg, b: train_seqrl(cfg, dataset, spec, b, hf_init=True),
                 "d3rlpy": lambda cfg, b: train_d3rlpy(cfg, spec, b)}
 
     runs: list[dict[str, Any]] = []
