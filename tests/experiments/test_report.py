@@ -137,3 +137,17 @@ def test_report_and_sweep_commands(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "4 runs" in printed and "e/a/tokenized/s1" in printed and "new" in printed
     assert not (tmp_path / "sweep").exists()  # a dry run writes nothing
+
+
+def test_a_groups_finetune_sources_are_named_seed_wise(tmp_path):
+    for seed in (0, 1, 2):
+        fake_run(tmp_path, "transfer", "walker", "tokenized", seed, {100.0: 10.0 + seed}, label="ft-all",
+                 finetune=Finetune(f"main/hopper/tokenized/s{seed}", "all"))
+    fake_run(tmp_path, "odd", "walker", "tokenized", 0, {100.0: 1.0}, label="ft-all",
+             finetune=Finetune("main/hopper/tokenized/s0", "all"))
+    fake_run(tmp_path, "odd", "walker", "tokenized", 1, {100.0: 2.0}, label="ft-all",
+             finetune=Finetune("main/cheetah/tokenized/s1", "all"))
+    rows = {r["experiment"]: r for r in summary_rows(collect(tmp_path))}
+    assert rows["transfer"]["finetune_from"] == "main/hopper/tokenized/s{seed}"
+    assert rows["transfer"]["seeds"] == 3
+    assert rows["odd"]["finetune_from"] == "main/cheetah/tokenized/s1, main/hopper/tokenized/s0"

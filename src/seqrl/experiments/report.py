@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,15 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------- tables
+def finetune_sources(group: Group) -> str:
+    """Where a group's runs were fine-tuned from: one source, or seed-wise ones as `.../s{seed}`."""
+    sources = sorted({(r.finetune or {}).get("source", "") for r in group.runs} - {""})
+    if len(sources) <= 1:
+        return sources[0] if sources else ""
+    generic = {re.sub(r"/s\d+$", "/s{seed}", source) for source in sources}
+    return generic.pop() if len(generic) == 1 else ", ".join(sources)
+
+
 def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
     """One row per group x target: mean and std over seeds of score and return."""
     rows = []
@@ -163,7 +173,7 @@ def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
                 "dataset": group.dataset,
                 "model": group.model,
                 "options": group.label,
-                "finetune_from": (group.finetune or {}).get("source", ""),
+                "finetune_from": finetune_sources(group),
                 "target": target,
                 "seeds": len(returns),
                 "score_mean": float(scores.mean()) if len(scores) else None,
