@@ -211,15 +211,10 @@ def train_seqrl(cfg: TrainConfig, dataset, spec: DataSpec, batches: list[Batch],
 
 def build_hf(cfg: TrainConfig, spec: DataSpec) -> nn.Module:
     """HF's DecisionTransformerModel at the configuration of `cfg` (initialised from torch's global RNG)."""
-    from transformers import DecisionTransformerConfig, DecisionTransformerModel
-    from transformers.utils import logging as hf_logging
+    from _peers import hf_decision_transformer
 
-    hf_logging.set_verbosity_error()  # GPT-2's bos/eos token-id warnings, meaningless for a DT
-    return DecisionTransformerModel(DecisionTransformerConfig(
-        state_dim=spec.obs_dim, act_dim=spec.act_dim, hidden_size=cfg.embed_dim, max_ep_len=spec.max_timestep + 1,
-        n_layer=cfg.n_layers, n_head=cfg.n_heads, n_inner=4 * cfg.embed_dim, activation_function="gelu",
-        resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout, action_tanh=True,
-    ))
+    return hf_decision_transformer(obs_dim=spec.obs_dim, act_dim=spec.act_dim, embed=cfg.embed_dim, layers=cfg.n_layers,
+                                   heads=cfg.n_heads, dropout=cfg.dropout, max_ep_len=spec.max_timestep + 1)
 
 
 def train_hf(cfg: TrainConfig, spec: DataSpec, batches: list[Batch], frozen_position: bool = False) -> Trained:
@@ -269,7 +264,7 @@ def train_hf(cfg: TrainConfig, spec: DataSpec, batches: list[Batch], frozen_posi
 
 def train_d3rlpy(cfg: TrainConfig, spec: DataSpec, batches: list[Batch]) -> Trained:
     import d3rlpy
-    from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
+    from _peers import to_d3rlpy_batch
 
     config = d3rlpy.algos.DecisionTransformerConfig(
         batch_size=cfg.batch_size, context_size=cfg.context_len, learning_rate=cfg.learning_rate,
@@ -290,18 +285,10 @@ def train_d3rlpy(cfg: TrainConfig, spec: DataSpec, batches: list[Batch]) -> Trai
     transformer = impl.modules.transformer
     torch.manual_seed(cfg.seed + 1)
 
-    def convert(batch: Batch) -> TorchTrajectoryMiniBatch:
-        B, T, _ = batch.states.shape
-        zeros = torch.zeros(B, T, 1)
-        return TorchTrajectoryMiniBatch(
-            observations=batch.states, actions=batch.actions, rewards=zeros, returns_to_go=batch.returns_to_go,
-            terminals=zeros, timesteps=batch.timesteps, masks=batch.mask.float(), device="cpu:0",
-        )
-
     losses, common = [], []
     start = time.perf_counter()
     for step, batch in enumerate(batches):
-        loss = impl.update(convert(batch), step)["loss"]
+        loss = impl.update(to_d3rlpy_batch(batch), step)["loss"]
         losses.append(loss)
         # d3rlpy's loss: squared error summed over features, mean over all B*T positions with
         # padding zeroed. In seqrl's definition (mean over features, then over real steps):

@@ -149,15 +149,11 @@ def build_hf(args, precision: str) -> Impl:
     positions, as in seqrl). It also computes state and return predictions seqrl does not.
     Loss: MSE on the tanh-squashed actions over real steps, as in HF's DT training example.
     """
-    from transformers import DecisionTransformerConfig, DecisionTransformerModel
+    from _peers import hf_decision_transformer
 
-    config = DecisionTransformerConfig(
-        state_dim=args.obs_dim, act_dim=args.act_dim, hidden_size=args.embed, max_ep_len=1001,
-        n_layer=args.layers, n_head=args.heads, n_inner=4 * args.embed, activation_function="gelu",
-        resid_pdrop=args.dropout, embd_pdrop=args.dropout, attn_pdrop=args.dropout, action_tanh=True,
-    )
     torch.manual_seed(0)
-    model = DecisionTransformerModel(config)
+    model = hf_decision_transformer(obs_dim=args.obs_dim, act_dim=args.act_dim, embed=args.embed, layers=args.layers,
+                                    heads=args.heads, dropout=args.dropout, max_ep_len=1001)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "ln" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "ln" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 1e-4}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-4)
@@ -200,6 +196,7 @@ def build_d3rlpy(args, precision: str) -> Impl:
     separate q/k/v Linears plus a hand-written attention instead of a fused one.
     """
     import d3rlpy
+    from _peers import to_d3rlpy_batch
     from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 
     config = d3rlpy.algos.DecisionTransformerConfig(
@@ -215,14 +212,6 @@ def build_d3rlpy(args, precision: str) -> Impl:
     impl = algo.impl
     transformer = impl.modules.transformer
 
-    def to_d3rlpy(batch: Batch) -> TorchTrajectoryMiniBatch:
-        B, T, _ = batch.states.shape
-        zeros = torch.zeros(B, T, 1)
-        return TorchTrajectoryMiniBatch(
-            observations=batch.states, actions=batch.actions, rewards=zeros, returns_to_go=batch.returns_to_go,
-            terminals=zeros, timesteps=batch.timesteps, masks=batch.mask.float(), device="cpu:0",
-        )
-
     converted: dict[int, TorchTrajectoryMiniBatch] = {}
 
     def cached(batch: Batch) -> TorchTrajectoryMiniBatch:
@@ -230,7 +219,7 @@ def build_d3rlpy(args, precision: str) -> Impl:
         key = id(batch)
         if key not in converted:
             converted.clear()
-            converted[key] = to_d3rlpy(batch)
+            converted[key] = to_d3rlpy_batch(batch)
         return converted[key]
 
     def loss(batch: Batch) -> torch.Tensor:
