@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 import time
 
 import numpy as np
@@ -37,6 +38,7 @@ from seqrl.data.sampler import ContextSampler
 from seqrl.data.sources import load_dataset
 from seqrl.evaluation.evaluate import evaluate_sequential
 from seqrl.models.spec import DataSpec
+from seqrl.train import train
 
 
 @torch.no_grad()
@@ -69,6 +71,49 @@ def seqrl_forward(model: nn.Module):
 
 def max_diff(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
     return float(((a - b).abs().amax(-1) * mask).max())
+
+
+def seqrl_loop_matches_plain_loop(cfg: TrainConfig, dataset, spec: DataSpec, sampler: ContextSampler, steps: int) -> float:
+    """Max |Δ parameter| between `seqrl.train.train` and a plain loop (same init, batches, fused AdamW)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_cfg = dataclasses.replace(cfg, steps=steps, run_dir=f"{tmp}/run", progress=False, checkpoint_every=steps,
+                                      log_every=steps, eval_every=0)
+        trained = train(run_cfg, dataset=dataset).model
+    torch.manual_seed(cfg.seed)  # as train() before building the model
+    model = build_model(cfg, spec, None)
+    optimizer = torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.learning_rate, betas=cfg.betas, fused=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup(cfg.warmup_steps))
+    rng = np.random.default_rng(cfg.seed)  # train()'s batch stream
+    model.train()
+    for _ in range(steps):
+        loss = model.loss(sampler.sample(cfg.batch_size, rng).to_torch())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+    return max(float((a - b).abs().max()) for a, b in zip(model.state_dict().values(), trained.state_dict().values()))
+
+
+def dropout_noise(cfg: TrainConfig, spec: DataSpec, weights: nn.Module, batch, samples: int = 30) -> dict[str, float]:
+    """Mean squared train-mode minus eval-mode action, per real step, at dropout 0.1, same weights in both."""
+    noisy = dataclasses.replace(cfg, dropout=0.1)
+    ours = build_model(noisy, spec, None)
+    ours.load_state_dict(weights.state_dict())
+    theirs = build_hf(noisy, spec)
+    copy_seqrl_into_hf(ours, theirs)
+    out = {}
+    for name, model, fwd in (("seqrl", ours, seqrl_forward(ours)), ("hf", theirs, hf_forward(theirs))):
+        inputs = (batch.returns_to_go, batch.states, batch.actions, batch.timesteps, batch.mask)
+        with torch.no_grad():
+            model.eval()
+            reference = fwd(*inputs)
+            model.train()
+            torch.manual_seed(5)
+            deviations = [float((((fwd(*inputs) - reference) ** 2).mean(-1) * batch.mask).sum() / batch.mask.sum())
+                          for _ in range(samples)]
+        out[name] = float(np.mean(deviations))
+    return out
 
 
 def main() -> None:
@@ -144,6 +189,9 @@ def main() -> None:
                          f"{losses['seqrl'][-1]:.5f} / {losses['hf'][-1]:.5f} (Δ {loss_gap:.1e})"])
     train_s = time.perf_counter() - start
 
+    loop_diff = seqrl_loop_matches_plain_loop(cfg, dataset, spec, sampler, steps=30)
+    noise = dropout_noise(cfg, spec, ours, fixed[0])
+
     scores = {}
     if args.episodes:
         for name, (model, fwd) in models.items():
@@ -156,6 +204,13 @@ def main() -> None:
           f"weight decay 1e-4, clip 0.25, torch AdamW (non-fused) for both; seed {args.seed}; training took {train_s:.0f} s for both\n")
     print_table(["check", "max |Δ action| on 16 fixed batches", "max |action|", "last-step loss seqrl / HF"],
                 [r + [""] * (4 - len(r)) for r in rows])
+    print()
+    print_table(["other check", "value"], [
+        ["`seqrl.train.train` against a plain loop (same init, batches, fused AdamW), max |Δ parameter| after 30 steps",
+         f"{loop_diff:.1e}"],
+        ["dropout 0.1 noise: mean squared train-mode − eval-mode action, seqrl / HF (trained weights, 30 draws)",
+         f"{noise['seqrl']:.5f} / {noise['hf']:.5f}"],
+    ])
     if scores:
         print()
         score_rows = []
@@ -167,7 +222,8 @@ def main() -> None:
         print_table(["target", f"seqrl score ({args.episodes} episodes)", "HF score (weights copied at init)",
                      "max |Δ return| per episode"], score_rows)
     if args.json:
-        dump_json(args.json, {"machine": info, "args": vars(args), "rows": rows, "scores": scores, "train_s": train_s})
+        dump_json(args.json, {"machine": info, "args": vars(args), "rows": rows, "scores": scores, "train_s": train_s,
+                           "loop_max_param_diff": loop_diff, "dropout_noise": noise})
 
 
 if __name__ == "__main__":
