@@ -21,7 +21,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def fake_run(root: Path, experiment: str, dataset: str, model: str, seed: int, scores: dict[float, float] | None,
              *, label: str = "", options: dict | None = None, finetune: Finetune | None = None,
-             losses: list[float] | None = None, evals: list[tuple[int, float]] = (), sweep: bool = True) -> Path:
+             losses: list[float] | None = None, evals: list[tuple[int, float]] = (), sweep: bool = True, status: str = "done") -> Path:
     """A run directory as a sweep leaves it; `scores` maps target -> that seed's mean score."""
     options = options or {}
     name = f"{experiment}/{dataset}/{model}" + (f"+{label}" if label else "") + f"/s{seed}"
@@ -30,7 +30,7 @@ def fake_run(root: Path, experiment: str, dataset: str, model: str, seed: int, s
     write_json_atomic(run_dir / "config.json", cfg.to_dict())
     if sweep:
         run = RunSpec(name, experiment, dataset, model, seed, label, options, {"steps": 10, **options}, 2, finetune)
-        write_json_atomic(run_dir / "sweep.json", {"run": run.to_dict(), "status": "done", "step": 10})
+        write_json_atomic(run_dir / "sweep.json", {"run": run.to_dict(), "status": status, "step": 10})
     if scores is not None:
         results = [{"target": t, "score_mean": s, "score_std": 1.0, "return_mean": 10 * s, "return_std": 5.0}
                    for t, s in scores.items()]
@@ -151,3 +151,34 @@ def test_a_groups_finetune_sources_are_named_seed_wise(tmp_path):
     assert rows["transfer"]["finetune_from"] == "main/hopper/tokenized/s{seed}"
     assert rows["transfer"]["seeds"] == 3
     assert rows["odd"]["finetune_from"] == "main/cheetah/tokenized/s1, main/hopper/tokenized/s0"
+
+
+def test_unfinished_sweep_runs_are_left_out_with_a_note_unless_asked_for(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path, "main", "hopper", "tokenized", seed, {100.0: 10.0 * (seed + 1)})
+    # Killed mid-training (stale eval.json from an earlier, shorter budget) and a failed run: their
+    # scores and short loss curves must not pass for results.
+    fake_run(tmp_path, "main", "hopper", "tokenized", 2, {100.0: 90.0}, status="running", losses=[1.0])
+    fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 5.0}, status="failed")
+
+    report = write_report(tmp_path, tmp_path / "report")
+    (row,) = report["rows"]
+    assert (row["model"], row["seeds"], row["score_mean"]) == ("tokenized", 2, pytest.approx(15.0))
+    (note,) = [n for n in report["notes"] if "unfinished" in n]
+    assert "left out 2 unfinished" in note
+    assert "main/hopper/tokenized/s2 (running)" in note and "main/hopper/continuous/s0 (failed)" in note
+    assert "continuous" not in report["markdown"]
+
+    everything = write_report(tmp_path, tmp_path / "all", include_unfinished=True)
+    by_model = {r["model"]: r for r in everything["rows"]}
+    assert by_model["tokenized"]["seeds"] == 3 and by_model["tokenized"]["score_mean"] == pytest.approx(40.0)
+    assert by_model["continuous"]["score_mean"] == pytest.approx(5.0)
+    assert not [n for n in everything["notes"] if "unfinished" in n]
+
+
+def test_a_report_of_only_unfinished_runs_says_so(tmp_path):
+    fake_run(tmp_path, "main", "hopper", "tokenized", 0, None, status="running")
+    report = write_report(tmp_path, tmp_path / "report")
+    assert report["rows"] == []
+    assert any(n.startswith("no finished run directories") for n in report["notes"])
+    assert not list((tmp_path / "report").glob("*.png"))

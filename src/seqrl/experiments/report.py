@@ -9,6 +9,11 @@ Per run, the score of a target is the mean normalized score over its evaluation 
 (eval.json's `score_mean`); a group's row shows the mean and the standard deviation of those
 per-seed scores over seeds (population std, numpy's default, as `seqrl eval` uses per episode).
 Returns are summarised the same way, for tasks without reference returns.
+
+Sweep runs that are not finished (sweep.json says `running`, `failed`, or a run killed
+mid-training that still says `running`) are left out of tables and plots by default, with a note
+naming them: a half-trained run's loss curve or a stale eval.json would otherwise pass for a
+result. `--include-unfinished` keeps them, for a look at a sweep in progress.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ class RunRecord:
     finetune: dict[str, str] | None  # {"source": run name or dir, "train": embeddings|all}
     eval: dict[str, Any] | None  # eval.json, or None if the run was not evaluated
     metrics: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    status: str = "done"  # a sweep run's sweep.json status; hand-trained runs count as done
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "done"
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -108,13 +118,18 @@ def load_record(run_dir: Path) -> RunRecord:
     if state and "run" in state:  # a sweep run: its place in the sweep is recorded
         run = state["run"]
         return RunRecord(run_dir, run["experiment"], run["dataset"], run["model"], run["label"], int(run["seed"]),
-                         config, run.get("finetune"), evaluation, metrics)
+                         config, run.get("finetune"), evaluation, metrics, status=str(state.get("status")))
     return RunRecord(run_dir, "", config.dataset, config.model, _options_label(config), config.seed, config,
                      None, evaluation, metrics)
 
 
-def collect(root: Path | str) -> list[Group]:
-    """Every run under `root`, grouped; groups sorted by experiment, dataset, model, options."""
+def collect(root: Path | str, include_unfinished: bool = True,
+            left_out: list[RunRecord] | None = None) -> list[Group]:
+    """Every run under `root`, grouped; groups sorted by experiment, dataset, model, options.
+
+    With `include_unfinished=False`, sweep runs whose sweep.json does not say `done` are left
+    out (appended to `left_out` when given).
+    """
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory")
@@ -124,6 +139,10 @@ def collect(root: Path | str) -> list[Group]:
             record = load_record(run_dir)
         except (OSError, json.JSONDecodeError, ConfigError, TypeError) as exc:
             print(f"seqrl report: skipping {run_dir}: {exc}")
+            continue
+        if not include_unfinished and not record.finished:
+            if left_out is not None:
+                left_out.append(record)
             continue
         groups.setdefault(record.key, []).append(record)
     return [Group(*key, sorted(runs, key=lambda r: r.seed)) for key, runs in sorted(groups.items())]
@@ -221,14 +240,17 @@ def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
 
 
 # ----------------------------------------------------------------------------- command
-def write_report(root: Path | str, out: Path | str | None = None, plots: bool = True) -> dict[str, Any]:
+def write_report(root: Path | str, out: Path | str | None = None, plots: bool = True,
+                 include_unfinished: bool = False) -> dict[str, Any]:
     """Write results.md, results.csv and the plots into `out` (default ROOT/report).
 
-    Returns {"rows", "markdown", "files", "notes"}: notes say which plots were skipped and why.
+    Returns {"rows", "markdown", "files", "notes"}: notes say which unfinished runs were left out
+    and which plots were skipped, and why.
     """
     root = Path(root)
     out = Path(out) if out else root / "report"
-    groups = collect(root)
+    left_out: list[RunRecord] = []
+    groups = collect(root, include_unfinished=include_unfinished, left_out=left_out)
     rows = summary_rows(groups)
     markdown = to_markdown(rows, title=f"Results: {root}")
     out.mkdir(parents=True, exist_ok=True)
@@ -236,8 +258,11 @@ def write_report(root: Path | str, out: Path | str | None = None, plots: bool = 
     (out / "results.csv").write_text(to_csv(rows))
     files = [out / "results.md", out / "results.csv"]
     notes: list[str] = []
+    if left_out:
+        names = ", ".join(f"{r.run_dir.relative_to(root)} ({r.status})" for r in left_out)
+        notes.append(f"left out {len(left_out)} unfinished run(s) (--include-unfinished keeps them): {names}")
     if not groups:
-        notes.append(f"no run directories under {root}")
+        notes.append(f"no finished run directories under {root}" if left_out else f"no run directories under {root}")
     if plots and groups:
         from seqrl.experiments.plots import write_plots
 
@@ -251,6 +276,7 @@ def report_command(
     runs_dir: "tyro.conf.Positional[str]",
     out: str | None = None,
     plots: bool = True,
+    include_unfinished: bool = False,
 ) -> None:
     """Tables (Markdown, CSV) of normalized scores, mean ± std over seeds, and plots (PNG).
 
@@ -258,10 +284,12 @@ def report_command(
         runs_dir: Directory holding run directories (a sweep's output root, or any folder of runs).
         out: Where to write results.md, results.csv and the plots (default: RUNS_DIR/report).
         plots: Also draw the plots (learning curves, bins, binning, transfer).
+        include_unfinished: Also report sweep runs still running, interrupted or failed (left out by
+            default, since their curves stop early and their eval.json may be stale).
     """
     from seqrl.console import make_console
 
-    report = write_report(runs_dir, out, plots=plots)
+    report = write_report(runs_dir, out, plots=plots, include_unfinished=include_unfinished)
     print(report["markdown"])  # raw Markdown, to paste into notes and papers
     console = make_console()
     for note in report["notes"]:
