@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -115,3 +120,51 @@ def test_a_run_another_process_holds_is_not_trained_twice(tmp_path):
         outcome = execute_run(run.to_dict(), str(tmp_path))
     assert outcome["status"] == "failed" and "another process" in outcome["error"]
     assert not (tmp_path / run.name / "config.json").exists()
+
+
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupting_seqrl_sweep_stops_its_workers_and_leaves_the_run_resumable(tmp_path, tiny_datasets, sig):
+    # A run far too long to finish during the test; interrupting the command must not wait for it.
+    spec = {"name": "long", "eval": False,
+            "defaults": {**TINY_DEFAULTS, "steps": 10**7, "log_every": 1, "checkpoint_every": 5},
+            "experiments": {"e": {"datasets": [tiny_datasets["pole"]]}}}
+    spec_path = tmp_path / "long.yaml"
+    spec_path.write_text(json.dumps(spec))  # JSON is YAML
+    out = tmp_path / "out"
+    run_dir = out / f"e/{tiny_datasets['pole']}/continuous/s0"
+    sweep = subprocess.Popen([sys.executable, "-m", "seqrl.cli", "sweep", str(spec_path), "--output", str(out),
+                              "--workers", "1", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: (run_dir / "checkpoints" / "latest.pt").exists(), "the run's first checkpoint")
+        worker = read_state(run_dir)["pid"]
+        assert read_state(run_dir)["status"] == "running" and _alive(worker)
+        sweep.send_signal(sig)
+        sweep.wait(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode != 0  # interrupted, not finished
+    try:
+        _wait_for(lambda: not _alive(worker), "the worker to stop", timeout=30)
+    finally:
+        if _alive(worker):  # the bug this test catches: don't leave the orphan training
+            os.kill(worker, signal.SIGKILL)
+    # The run is left as an interrupted one: the next invocation continues it from its checkpoint.
+    assert read_state(run_dir)["status"] == "running"
+    assert load_checkpoint(run_dir)["step"] >= 5

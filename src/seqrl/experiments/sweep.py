@@ -13,19 +13,22 @@ has finished, up to the backend's capacity; wait for one to end; repeat. Two bac
 Every run's state lives in its directory (see runner.py), so running the same command again
 skips finished runs, continues interrupted ones from their checkpoints, and retries failed
 ones. A failing run is reported; runs that fine-tune from it are reported as blocked; the rest
-of the sweep goes on.
+of the sweep goes on. Interrupting `seqrl sweep` (Ctrl-C, or SIGTERM to it) stops the runs in
+flight at once; they resume from their last checkpoint on the next invocation.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-from concurrent.futures.process import BrokenProcessPool
+import contextlib
 import multiprocessing
 import os
+import signal
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import tyro  # noqa: F401 (resolves the command's string annotations)
 
@@ -128,7 +131,24 @@ class LocalBackend:
         return len(self._futures)
 
     def close(self, cancel: bool = False) -> None:
+        if cancel:
+            # Interrupted (Ctrl-C, SIGTERM, an error in the scheduler): stop the runs in flight
+            # now rather than wait for them to finish training. Each run keeps its last atomic
+            # checkpoint and its sweep.json still says `running`, so the next invocation resumes
+            # it. shutdown() alone would cancel only queued runs and join the busy workers.
+            self._terminate_workers()
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+    def _terminate_workers(self) -> None:
+        terminate = getattr(self._pool, "terminate_workers", None)  # Python >= 3.14
+        if terminate is not None:
+            terminate()
+            return
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.terminate()
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            process.join(timeout=10)
 
 
 class RayBackend:
@@ -379,6 +399,25 @@ def _alive(state: dict[str, Any]) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (kill, a cluster scheduler ending the job) like Ctrl-C while a sweep runs, so
+    the scheduler's cleanup stops the workers instead of leaving them training as orphans."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def sweep_command(
     spec: "tyro.conf.Positional[str]",
     output: str | None = None,
@@ -411,8 +450,9 @@ def sweep_command(
     if dry_run:
         console.print(describe(sweep, root))
         return
-    result = run_sweep(sweep, root, workers=workers, threads=threads, backend=backend, ray_address=ray_address,
-                       view=SweepView(console))
+    with _sigterm_interrupts():
+        result = run_sweep(sweep, root, workers=workers, threads=threads, backend=backend, ray_address=ray_address,
+                           view=SweepView(console))
     counts = ", ".join(f"{len(result.names(s))} {s}" for s in ("done", "finished", "failed", "blocked") if result.names(s))
     console.print(f"sweep {sweep.name}: {counts}; runs in {result.output}")
     for name, error in result.errors.items():
