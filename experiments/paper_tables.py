@@ -1,0 +1,121 @@
+"""The pivot tables of docs/RESULTS.md, printed from the CSV that `seqrl report` writes.
+
+`seqrl report` lists one row per experiment x dataset x model x options x target. RESULTS.md
+arranges the same numbers the way the paper's questions read (models against tasks, bins
+against binning, embeddings-only against all layers); this script does the arranging, so that
+every number there comes from a committed command rather than from copying by hand:
+
+    seqrl report /work/paper-runs --out docs/results
+    python experiments/paper_tables.py docs/results/results.csv > docs/results/paper_tables.md
+
+Scores are normalized, mean ± std over seeds, at each dataset's higher target return (the
+paper's convention; both targets are in results.md). A cell with fewer than 3 seeds says how
+many it has; a missing cell is "–".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from pathlib import Path
+
+MODELS = ("continuous", "tokenized", "tokenized-spread", "continuous-spread")
+BINNED = ("tokenized", "tokenized-spread")
+ABLATIONS = (("no-offset", "no offsets (shared range)"), ("action-index", "shared range + action-index"))
+
+
+def load(path: Path) -> dict[tuple[str, str, str, str], dict]:
+    """{(experiment, dataset, model, options): row at the dataset's highest target}."""
+    best: dict[tuple[str, str, str, str], dict] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            if not row["score_mean"]:
+                continue
+            key = (row["experiment"], row["dataset"], row["model"], row["options"])
+            if key not in best or float(row["target"]) > float(best[key]["target"]):
+                best[key] = row
+    return best
+
+
+def cell(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    text = f"{float(row['score_mean']):.1f} ± {float(row['score_std']):.1f}"
+    return text if int(row["seeds"]) >= 3 else f"{text} ({row['seeds']} seeds)"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def datasets_of(rows: dict, experiment: str) -> list[str]:
+    return sorted({k[1] for k in rows if k[0] == experiment})
+
+
+def target_of(rows: dict, experiment: str, dataset: str) -> str:
+    targets = {float(r["target"]) for k, r in rows.items() if k[:2] == (experiment, dataset)}
+    return ", ".join(f"{t:g}" for t in sorted(targets))
+
+
+def main_table(rows: dict) -> str:
+    datasets = datasets_of(rows, "main")
+    header = ["model"] + [f"{d} (target {target_of(rows, 'main', d)})" for d in datasets]
+    body = [[m] + [cell(rows.get(("main", d, m, ""))) for d in datasets] for m in MODELS]
+    return "## Training comparison (`main`)\n\n" + table(header, body)
+
+
+def ablation_tables(rows: dict) -> str:
+    parts = ["## Ablations"]
+    for d in datasets_of(rows, "ablations"):
+        header = ["model"] + [label for _, label in ABLATIONS] + ["with offsets (`main`)"]
+        body = [[m] + [cell(rows.get(("ablations", d, m, opt))) for opt, _ in ABLATIONS]
+                + [cell(rows.get(("main", d, m, "")))] for m in BINNED]
+        parts.append(f"### {d} (target {target_of(rows, 'ablations', d)})\n\n" + table(header, body))
+    return "\n\n".join(parts)
+
+
+def transfer_tables(rows: dict) -> str:
+    parts = ["## Transfer"]
+    for experiment in sorted({k[0] for k in rows if k[0].startswith("transfer")}):
+        for d in datasets_of(rows, experiment):
+            models = [m for m in MODELS if any(k[:3] == (experiment, d, m) for k in rows)]
+            header = ["model", "ft-embeddings", "ft-all", f"from scratch on {d} (`main`)"]
+            body = [[m, cell(rows.get((experiment, d, m, "ft-embeddings"))), cell(rows.get((experiment, d, m, "ft-all"))),
+                     cell(rows.get(("main", d, m, "")))] for m in models]
+            parts.append(f"### {experiment} (target {target_of(rows, experiment, d)})\n\n" + table(header, body))
+    return "\n\n".join(parts)
+
+
+def bins_tables(rows: dict) -> str:
+    parts = ["## Bins and binning"]
+    for d in datasets_of(rows, "bins"):
+        by_setting: dict[tuple[str, int, str], dict] = {}
+        for (experiment, dataset, model, options), row in rows.items():
+            match = re.fullmatch(r"num_bins=(\d+),binning=(\w+)", options)
+            if (experiment, dataset) == ("bins", d) and match:
+                by_setting[(model, int(match[1]), match[2])] = row
+        models = [m for m in BINNED if any(k[0] == m for k in by_setting)]
+        bins = sorted({k[1] for k in by_setting})
+        header = ["bins"] + [f"{m} {b}" for m in models for b in ("quantile", "uniform")]
+        body = [[str(n)] + [cell(by_setting.get((m, n, b))) for m in models for b in ("quantile", "uniform")]
+                for n in bins]
+        parts.append(f"### {d} (target {target_of(rows, 'bins', d)})\n\n" + table(header, body))
+    return "\n\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("csv", type=Path, help="results.csv written by seqrl report")
+    args = parser.parse_args()
+    rows = load(args.csv)
+    print("# The paper's tables\n")
+    print(f"From `{args.csv}` by `experiments/paper_tables.py`: normalized score, mean ± std over seeds, "
+          "at each dataset's higher target.\n")
+    print("\n\n".join([main_table(rows), ablation_tables(rows), transfer_tables(rows), bins_tables(rows)]))
+
+
+if __name__ == "__main__":
+    main()
