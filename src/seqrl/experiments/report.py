@@ -284,8 +284,7 @@ def report_command(
         runs_dir: Directory holding run directories (a sweep's output root, or any folder of runs).
         out: Where to write results.md, results.csv and the plots (default: RUNS_DIR/report).
         plots: Also draw the plots (learning curves, bins, binning, transfer).
-        include_unfinished: Also report sweep runs still running, interrupted or failed (left out by
-            default, since their curves stop early and their eval.json may be stale).
+        include_unfinished: Also report sweep runs still running, interrupted or failed (their curves stop early, their eval.json may be stale).
     """
     from seqrl.console import make_console
 
