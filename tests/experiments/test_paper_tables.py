@@ -1,0 +1,39 @@
+"""experiments/paper_tables.py: RESULTS.md's pivot tables from the CSV seqrl report writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from seqrl.experiments.report import write_report
+from seqrl.experiments.spec import Finetune
+
+from .test_report import fake_run
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "paper_tables.py"
+
+
+def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
+    for seed, score in enumerate([30.0, 34.0, 38.0]):
+        fake_run(tmp_path, "main", "hopper-medium", "tokenized", seed, {3600.0: score, 1800.0: 1.0})
+        fake_run(tmp_path, "ablations", "hopper-medium", "tokenized", seed, {3600.0: score - 10}, label="no-offset",
+                 options={"token_offsets": False})
+        for n, binning, offset in [(100, "quantile", 0.0), (100, "uniform", 5.0), (1000, "quantile", -5.0)]:
+            fake_run(tmp_path, "bins", "hopper-medium", "tokenized", seed, {3600.0: score + offset},
+                     label=f"num_bins={n},binning={binning}", options={"num_bins": n, "binning": binning})
+        fake_run(tmp_path, "transfer-a-b", "hopper-medium", "tokenized", seed, {3600.0: score + 1},
+                 label="ft-embeddings", finetune=Finetune(f"main/walker/tokenized/s{seed}", "embeddings"))
+    fake_run(tmp_path, "main", "hopper-medium", "continuous", 0, {3600.0: 20.0})  # one seed only
+    write_report(tmp_path, tmp_path / "report", plots=False)
+
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "report" / "results.csv")],
+                         capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    # Higher target only (3600, not 1800); mean ± population std over the 3 seeds.
+    assert "| tokenized | 34.0 ± 3.3 |" in lines
+    assert "| continuous | 20.0 ± 0.0 (1 seeds) |" in lines
+    assert "| tokenized-spread | – |" in lines
+    assert "| tokenized | 24.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # no-offset, action-index, main
+    assert "| tokenized | 35.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # ft-embeddings, ft-all, scratch
+    assert "| 100 | 34.0 ± 3.3 | 39.0 ± 3.3 |" in lines and "| 1000 | 29.0 ± 3.3 | – |" in lines
