@@ -182,3 +182,12 @@ def test_a_report_of_only_unfinished_runs_says_so(tmp_path):
     assert report["rows"] == []
     assert any(n.startswith("no finished run directories") for n in report["notes"])
     assert not list((tmp_path / "report").glob("*.png"))
+
+
+def test_binning_bars_are_ordered_by_number_of_bins_not_its_text():
+    from seqrl.experiments.plots import binning_bar_order
+
+    keys = [("tokenized", n, "regression", True, False) for n in (3000, 100, 1000, 300)]
+    keys.append(("continuous", 3000, "regression", True, False))
+    assert [k[:2] for k in sorted(keys, key=binning_bar_order)] == [
+        ("continuous", 3000), ("tokenized", 100), ("tokenized", 300), ("tokenized", 1000), ("tokenized", 3000)]

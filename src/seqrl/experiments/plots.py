@@ -185,6 +185,12 @@ def plot_bins(groups: list[Group], _all: list[Group], path: Path) -> str | None:
     return None
 
 
+def binning_bar_order(key: tuple) -> tuple:
+    """Bars of the binning plot: by model, then number of bins as a number (100 before 1000)."""
+    model, num_bins, *rest = key
+    return (model, num_bins, str(rest))
+
+
 def plot_binning(groups: list[Group], _all: list[Group], path: Path) -> str | None:
     """Quantile against uniform bins: paired bars per model x number of bins."""
     pairs: dict[tuple, dict[str, Group]] = {}
@@ -197,7 +203,7 @@ def plot_binning(groups: list[Group], _all: list[Group], path: Path) -> str | No
     pairs = {k: v for k, v in pairs.items() if {"quantile", "uniform"} <= set(v) and all(g.targets() for g in v.values())}
     if not pairs:
         return "quantile/uniform pairs exist, but none has an eval.json on both sides"
-    keys = sorted(pairs, key=str)
+    keys = sorted(pairs, key=binning_bar_order)
     targets = _targets([g for v in pairs.values() for g in v.values()])
     metric = _metric([g for v in pairs.values() for g in v.values()])
     fig, axes = _panels(len(targets), f"{groups[0].experiment}: {groups[0].dataset}: quantile against uniform bins")
