@@ -102,6 +102,13 @@ def bins_tables(rows: dict) -> str:
         header = ["bins"] + [f"{m} {b}" for m in models for b in ("quantile", "uniform")]
         body = [[str(n)] + [cell(by_setting.get((m, n, b))) for m in models for b in ("quantile", "uniform")]
                 for n in bins]
+        # The binning claim in one number per column: the mean over bin counts of the mean scores.
+        means = []
+        for m in models:
+            for b in ("quantile", "uniform"):
+                scores = [float(by_setting[(m, n, b)]["score_mean"]) for n in bins if (m, n, b) in by_setting]
+                means.append(f"{sum(scores) / len(scores):.1f}" if len(scores) == len(bins) else "–")
+        body.append(["mean over bins"] + means)
         parts.append(f"### {d} (target {target_of(rows, 'bins', d)})\n\n" + table(header, body))
     return "\n\n".join(parts)
 

@@ -37,3 +37,4 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| tokenized | 24.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # no-offset, action-index, main
     assert "| tokenized | 35.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # ft-embeddings, ft-all, scratch
     assert "| 100 | 34.0 ± 3.3 | 39.0 ± 3.3 |" in lines and "| 1000 | 29.0 ± 3.3 | – |" in lines
+    assert "| mean over bins | 31.5 | – |" in lines  # uniform lacks 1000 bins: no mean
