@@ -39,7 +39,9 @@ class TrainConfig:
     the paper's shared-range ablation."""
     action_index_embedding: bool = False
     """Add a learned embedding of the action feature's index to each action token (the paper's
-    ablation, meant for use with --no-token-offsets)."""
+    ablation, meant for use with --no-token-offsets). With the pooled `tokenized` model it adds
+    only a constant (the mean of the index embeddings) to the pooled token: it cannot tell the
+    features apart there, as it does for `tokenized-spread`."""
     decode: Literal["argmax", "sample", "expectation"] = "argmax"
     """How a categorical head picks an action: most likely bin, a sample, or the expected value."""
     temperature: float = 1.0

@@ -180,3 +180,19 @@ def test_weight_decay_skips_norms_biases_and_embeddings(tiny_dataset):
                 assert id(p) in decayed, f"{name}.{pname} should be decayed"
     assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.1
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_pooled_action_index_embedding_is_only_a_constant_shift():
+    # Documented in --action-index-embedding's help and RESULTS.md: mean-pooling the feature
+    # tokens turns the index embedding into one bias vector for the pooled model.
+    from seqrl.models.action_codecs import ActionTokenizedEmbedding
+
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 10, (2, 5, 3))
+    pooled = ActionTokenizedEmbedding(10, 3, 8, index_embedding=True)
+    without = pooled.token(tokens).mean(dim=2, keepdim=True)
+    shift = pooled.index.weight.mean(0)
+    assert torch.allclose(pooled(None, tokens), without + shift, atol=1e-6)
+    # Same bins on different features pool to the same token: the features cannot be told apart.
+    swapped = tokens[..., [2, 0, 1]]
+    assert torch.allclose(pooled(None, tokens), pooled(None, swapped), atol=1e-6)
