@@ -45,6 +45,12 @@ def cell(row: dict | None) -> str:
     return text if int(row["seeds"]) >= 3 else f"{text} ({row['seeds']} seeds)"
 
 
+def loss_cell(row: dict | None) -> str:
+    if row is None or not row.get("final_loss_mean"):
+        return "–"
+    return f"{float(row['final_loss_mean']):.4f} ± {float(row['final_loss_std']):.4f}"
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -110,6 +116,9 @@ def bins_tables(rows: dict) -> str:
                 means.append(f"{sum(scores) / len(scores):.1f}" if len(scores) == len(bins) else "–")
         body.append(["mean over bins"] + means)
         parts.append(f"### {d} (target {target_of(rows, 'bins', d)})\n\n" + table(header, body))
+        losses = [[str(n)] + [loss_cell(by_setting.get((m, n, b))) for m in models for b in ("quantile", "uniform")]
+                  for n in bins]
+        parts.append(f"### {d}: training loss at the last step\n\n" + table(header, losses))
     return "\n\n".join(parts)
 
 

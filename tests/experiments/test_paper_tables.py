@@ -38,3 +38,4 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| tokenized | 35.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # ft-embeddings, ft-all, scratch
     assert "| 100 | 34.0 ± 3.3 | 39.0 ± 3.3 |" in lines and "| 1000 | 29.0 ± 3.3 | – |" in lines
     assert "| mean over bins | 31.5 | – |" in lines  # uniform lacks 1000 bins: no mean
+    assert "| 100 | 0.2500 ± 0.0000 | 0.2500 ± 0.0000 |" in lines  # fake_run's last loss

@@ -44,7 +44,8 @@ def fake_run(root: Path, experiment: str, dataset: str, model: str, seed: int, s
 
 def test_mean_and_std_over_seeds_per_group_and_target(tmp_path):
     for seed, (high, low) in enumerate([(10.0, 1.0), (20.0, 2.0), (60.0, 6.0)]):
-        fake_run(tmp_path, "main", "hopper", "tokenized", seed, {100.0: high, 50.0: low})
+        fake_run(tmp_path, "main", "hopper", "tokenized", seed, {100.0: high, 50.0: low},
+                 losses=[1.0, 0.5, 0.01 * (seed + 1)], evals=[(4, 99.0)])  # the last *training* loss counts
     fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 42.0, 50.0: 7.0})
     fake_run(tmp_path, "main", "hopper", "continuous", 1, None)  # not evaluated: left out of the mean
 
@@ -62,7 +63,8 @@ def test_mean_and_std_over_seeds_per_group_and_target(tmp_path):
     row = next(r for r in table if r["model"] == "tokenized" and r["target"] == "100.0")
     assert float(row["score_mean"]) == pytest.approx(30.0) and float(row["score_std"]) == pytest.approx(21.6024, abs=1e-4)
     markdown = (tmp_path / "report/results.md").read_text()
-    assert "| hopper | tokenized | – | 100 | 3 | 30.0 ± 21.6 | 300.0 ± 216.0 |" in markdown
+    assert "| hopper | tokenized | – | 100 | 3 | 30.0 ± 21.6 | 300.0 ± 216.0 | 0.02 ± 0.0082 |" in markdown
+    assert high["final_loss_mean"] == pytest.approx(0.02) and high["final_loss_std"] == pytest.approx(np.std([.01, .02, .03]))
     assert markdown == report["markdown"]
 
 
@@ -191,3 +193,12 @@ def test_binning_bars_are_ordered_by_number_of_bins_not_its_text():
     keys.append(("continuous", 3000, "regression", True, False))
     assert [k[:2] for k in sorted(keys, key=binning_bar_order)] == [
         ("continuous", 3000), ("tokenized", 100), ("tokenized", 300), ("tokenized", 1000), ("tokenized", 3000)]
+
+
+def test_curve_legends_read_numbers_as_numbers():
+    from seqrl.experiments.plots import natural_order
+
+    names = ["tokenized+num_bins=3000", "tokenized+num_bins=300", "tokenized+num_bins=1000", "continuous",
+             "tokenized+num_bins=100"]
+    assert sorted(names, key=natural_order) == ["continuous", "tokenized+num_bins=100", "tokenized+num_bins=300",
+                                                "tokenized+num_bins=1000", "tokenized+num_bins=3000"]

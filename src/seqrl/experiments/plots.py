@@ -14,6 +14,7 @@ A plot whose runs are missing is skipped with a note saying why; one panel per t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,11 @@ def _metric(groups: list[Group]) -> str:
     return "score"
 
 
+def natural_order(text: str) -> list[Any]:
+    """Sort key that reads digit runs as numbers: num_bins=300 before num_bins=1000."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
+
+
 def _targets(groups: list[Group]) -> list[float]:
     return list(dict.fromkeys(t for g in groups for t in g.targets()))
 
@@ -119,7 +125,7 @@ def _mean_curve(runs: list[Any], key: str, eval_lines: bool) -> tuple[np.ndarray
 def plot_curves(groups: list[Group], _all: list[Group], path: Path) -> str | None:
     """Loss (and eval score, when logged during training) against step, per model x options."""
     curves = [(g, _mean_curve(g.runs, "loss", eval_lines=False)) for g in groups]
-    curves = [(g, c) for g, c in curves if c is not None]
+    curves = sorted(((g, c) for g, c in curves if c is not None), key=lambda gc: natural_order(gc[0].name))
     if not curves:
         return "no training metrics (metrics.jsonl) in these runs"
     eval_keys = sorted({k for g in groups for r in g.runs for m in r.metrics if m.get("kind") == "eval"
@@ -129,7 +135,11 @@ def plot_curves(groups: list[Group], _all: list[Group], path: Path) -> str | Non
         (line,) = axes[0].plot(steps, mean, label=group.name)
         axes[0].fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     axes[0].set(xlabel="step", ylabel="training loss", yscale="log")
-    axes[0].legend(fontsize="small")
+    if len(curves) > 6:  # a legend of many lines would cover the curves: put it beside the panel
+        axes[0].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        fig.set_figwidth(fig.get_figwidth() + 4.0)
+    else:
+        axes[0].legend(fontsize="small")
     for ax, key in zip(axes[1:], eval_keys):
         for group in groups:
             curve = _mean_curve(group.runs, key, eval_lines=True)

@@ -8,7 +8,8 @@ trained by hand, from the config: the options are the fields that differ from th
 Per run, the score of a target is the mean normalized score over its evaluation episodes
 (eval.json's `score_mean`); a group's row shows the mean and the standard deviation of those
 per-seed scores over seeds (population std, numpy's default, as `seqrl eval` uses per episode).
-Returns are summarised the same way, for tasks without reference returns.
+Returns are summarised the same way, for tasks without reference returns, and so is each run's
+training loss at its last logged step (`final loss`).
 
 Sweep runs that are not finished (sweep.json says `running`, `failed`, or a run killed
 mid-training that still says `running`) are left out of tables and plots by default, with a note
@@ -41,7 +42,7 @@ EVAL_FILE = "eval.json"
 NOT_OPTIONS = {"dataset", "model", "seed", "run_dir", "resume", "progress", "device", "log_every", "checkpoint_every",
                "tensorboard", "compile", "eval_every", "eval_episodes", "eval_seed"}
 CSV_COLUMNS = ("experiment", "dataset", "model", "options", "finetune_from", "target", "seeds", "score_mean",
-               "score_std", "return_mean", "return_std", "step")
+               "score_std", "return_mean", "return_std", "step", "final_loss_mean", "final_loss_std")
 
 
 @dataclass
@@ -98,6 +99,15 @@ class Group:
                 if result["target"] not in seen:
                     seen.append(result["target"])
         return seen
+
+    def final_losses(self) -> np.ndarray:
+        """Per-seed training loss at each run's last logged step (seeds without metrics left out)."""
+        values = []
+        for run in self.runs:
+            losses = [m["loss"] for m in run.metrics if m.get("kind") != "eval" and m.get("loss") is not None]
+            if losses:
+                values.append(float(losses[-1]))
+        return np.asarray(values, np.float64)
 
     def scores(self, target: float, key: str = "score_mean") -> np.ndarray:
         """Per-seed values of `key` at `target` (seeds without it left out)."""
@@ -187,6 +197,7 @@ def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
         for target in targets:
             scores, returns = group.scores(target, "score_mean"), group.scores(target, "return_mean")
             steps = sorted({(r.eval or {}).get("step") for r in group.runs if r.eval})
+            losses = group.final_losses()
             rows.append({
                 "experiment": group.experiment,
                 "dataset": group.dataset,
@@ -200,6 +211,8 @@ def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
                 "return_mean": float(returns.mean()) if len(returns) else None,
                 "return_std": float(returns.std()) if len(returns) else None,
                 "step": "/".join(str(s) for s in steps),
+                "final_loss_mean": float(losses.mean()) if len(losses) else None,
+                "final_loss_std": float(losses.std()) if len(losses) else None,
             })
     return rows
 
@@ -217,6 +230,11 @@ def _pm(mean: float | None, std: float | None, digits: int) -> str:
     return "–" if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _pm_sig(mean: float | None, std: float | None) -> str:
+    """Losses span orders of magnitude across tasks: 3 significant digits, not fixed decimals."""
+    return "–" if mean is None else f"{mean:.3g} ± {std:.2g}"
+
+
 def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
     """One Markdown table per experiment, rows per dataset x model x options x target."""
     lines = [f"# {title}", "",
@@ -225,14 +243,15 @@ def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
     experiments = list(dict.fromkeys(r["experiment"] for r in rows))
     for experiment in experiments:
         lines += [f"## {experiment or 'runs'}", "",
-                  "| dataset | model | options | target | seeds | score | return |",
-                  "|---|---|---|---:|---:|---:|---:|"]
+                  "| dataset | model | options | target | seeds | score | return | final loss |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
         for r in rows:
             if r["experiment"] != experiment:
                 continue
             options = r["options"] + (f" (from {r['finetune_from']})" if r["finetune_from"] else "")
             lines.append(f"| {r['dataset']} | {r['model']} | {options or '–'} | {r['target']:g} | {r['seeds']} | "
-                         f"{_pm(r['score_mean'], r['score_std'], 1)} | {_pm(r['return_mean'], r['return_std'], 1)} |")
+                         f"{_pm(r['score_mean'], r['score_std'], 1)} | {_pm(r['return_mean'], r['return_std'], 1)} | "
+                         f"{_pm_sig(r['final_loss_mean'], r['final_loss_std'])} |")
         lines.append("")
     if not rows:
         lines.append("No evaluated runs (no eval.json) found.")
