@@ -122,6 +122,19 @@ def bins_tables(rows: dict) -> str:
     return "\n\n".join(parts)
 
 
+def budget_tables(rows: dict) -> str:
+    """Experiments named budget-*: the same runs as `main` with more updates, beside `main`'s."""
+    parts = []
+    for experiment in sorted({k[0] for k in rows if k[0].startswith("budget")}):
+        for d in datasets_of(rows, experiment):
+            models = [m for m in MODELS if (experiment, d, m, "") in rows]
+            header = ["model", "score", "final loss", "score in `main`", "final loss in `main`"]
+            body = [[m, cell(rows[(experiment, d, m, "")]), loss_cell(rows[(experiment, d, m, "")]),
+                     cell(rows.get(("main", d, m, ""))), loss_cell(rows.get(("main", d, m, "")))] for m in models]
+            parts.append(f"## {experiment}: {d} (target {target_of(rows, experiment, d)})\n\n" + table(header, body))
+    return "\n\n".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", type=Path, help="results.csv written by seqrl report")
@@ -130,7 +143,8 @@ def main() -> None:
     print("# The paper's tables\n")
     print(f"From `{args.csv}` by `experiments/paper_tables.py`: normalized score, mean ± std over seeds, "
           "at each dataset's higher target.\n")
-    print("\n\n".join([main_table(rows), ablation_tables(rows), transfer_tables(rows), bins_tables(rows)]))
+    tables = [main_table(rows), ablation_tables(rows), transfer_tables(rows), bins_tables(rows), budget_tables(rows)]
+    print("\n\n".join(t for t in tables if t))
 
 
 if __name__ == "__main__":

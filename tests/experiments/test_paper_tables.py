@@ -25,6 +25,7 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
         fake_run(tmp_path, "transfer-a-b", "hopper-medium", "tokenized", seed, {3600.0: score + 1},
                  label="ft-embeddings", finetune=Finetune(f"main/walker/tokenized/s{seed}", "embeddings"))
     fake_run(tmp_path, "main", "hopper-medium", "continuous", 0, {3600.0: 20.0})  # one seed only
+    fake_run(tmp_path, "budget-x", "hopper-medium", "continuous", 0, {3600.0: 25.0}, losses=[1.0, 0.125])
     write_report(tmp_path, tmp_path / "report", plots=False)
 
     out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "report" / "results.csv")],
@@ -39,3 +40,4 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| 100 | 34.0 ± 3.3 | 39.0 ± 3.3 |" in lines and "| 1000 | 29.0 ± 3.3 | – |" in lines
     assert "| mean over bins | 31.5 | – |" in lines  # uniform lacks 1000 bins: no mean
     assert "| 100 | 0.2500 ± 0.0000 | 0.2500 ± 0.0000 |" in lines  # fake_run's last loss
+    assert "| continuous | 25.0 ± 0.0 (1 seeds) | 0.1250 ± 0.0000 | 20.0 ± 0.0 (1 seeds) | 0.2500 ± 0.0000 |" in lines
