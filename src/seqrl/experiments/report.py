@@ -133,12 +133,12 @@ def load_record(run_dir: Path) -> RunRecord:
                      None, evaluation, metrics)
 
 
-def collect(root: Path | str, include_unfinished: bool = True,
+def collect(root: Path | str, include_unfinished: bool = False,
             left_out: list[RunRecord] | None = None) -> list[Group]:
-    """Every run under `root`, grouped; groups sorted by experiment, dataset, model, options.
+    """Every finished run under `root`, grouped; groups sorted by experiment, dataset, model, options.
 
-    With `include_unfinished=False`, sweep runs whose sweep.json does not say `done` are left
-    out (appended to `left_out` when given).
+    Sweep runs whose sweep.json does not say `done` are left out (appended to `left_out` when
+    given) unless `include_unfinished`.
     """
     root = Path(root)
     if not root.is_dir():
