@@ -51,6 +51,29 @@ def loss_cell(row: dict | None) -> str:
     return f"{float(row['final_loss_mean']):.4f} ± {float(row['final_loss_std']):.4f}"
 
 
+def loss_gap(quantile: dict | None, uniform: dict | None) -> str:
+    if not (quantile and uniform and quantile.get("final_loss_mean") and uniform.get("final_loss_mean")):
+        return "–"
+    q, u = float(quantile["final_loss_mean"]), float(uniform["final_loss_mean"])
+    return f"{100 * (u - q) / u:.1f}"
+
+
+def run_times(rows: dict) -> str:
+    """Minutes per run (train and evaluate; sweep.json's `seconds`), mean over seeds, per model."""
+    body = []
+    for experiment in dict.fromkeys(k[0] for k in sorted(rows)):
+        for d in datasets_of(rows, experiment):
+            cells = []
+            for m in MODELS:
+                secs = [float(r["seconds_mean"]) for k, r in rows.items()
+                        if k[:3] == (experiment, d, m) and r.get("seconds_mean")]
+                cells.append(f"{min(secs) / 60:.1f}–{max(secs) / 60:.1f}" if len(secs) > 1
+                             else f"{secs[0] / 60:.1f}" if secs else "–")
+            body.append([f"{experiment}: {d}"] + cells)
+    return ("## Minutes per run (mean over seeds; a range over the experiment's option groups)\n\n"
+            + table(["experiment: dataset"] + list(MODELS), body))
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -119,6 +142,10 @@ def bins_tables(rows: dict) -> str:
         losses = [[str(n)] + [loss_cell(by_setting.get((m, n, b))) for m in models for b in ("quantile", "uniform")]
                   for n in bins]
         parts.append(f"### {d}: training loss at the last step\n\n" + table(header, losses))
+        gaps = [[str(n)] + [loss_gap(by_setting.get((m, n, "quantile")), by_setting.get((m, n, "uniform"))) for m in models]
+                for n in bins]
+        parts.append(f"### {d}: quantile's final loss below uniform's, % of uniform's\n\n"
+                     + table(["bins"] + list(models), gaps))
     return "\n\n".join(parts)
 
 
@@ -143,7 +170,8 @@ def main() -> None:
     print("# The paper's tables\n")
     print(f"From `{args.csv}` by `experiments/paper_tables.py`: normalized score, mean ± std over seeds, "
           "at each dataset's higher target.\n")
-    tables = [main_table(rows), ablation_tables(rows), transfer_tables(rows), bins_tables(rows), budget_tables(rows)]
+    tables = [main_table(rows), ablation_tables(rows), transfer_tables(rows), bins_tables(rows), budget_tables(rows),
+              run_times(rows)]
     print("\n\n".join(t for t in tables if t))
 
 

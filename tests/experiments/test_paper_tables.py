@@ -40,4 +40,6 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| 100 | 34.0 ± 3.3 | 39.0 ± 3.3 |" in lines and "| 1000 | 29.0 ± 3.3 | – |" in lines
     assert "| mean over bins | 31.5 | – |" in lines  # uniform lacks 1000 bins: no mean
     assert "| 100 | 0.2500 ± 0.0000 | 0.2500 ± 0.0000 |" in lines  # fake_run's last loss
+    assert "| main: hopper-medium | 1.0 | 1.0 | – | – |" in lines  # fake_run's 60 s per run
+    assert "| 100 | 1.6 |" not in lines and "| 100 | 0.0 |" in lines  # equal fake losses: no gap
     assert "| continuous | 25.0 ± 0.0 (1 seeds) | 0.1250 ± 0.0000 | 20.0 ± 0.0 (1 seeds) | 0.2500 ± 0.0000 |" in lines

@@ -30,7 +30,7 @@ def fake_run(root: Path, experiment: str, dataset: str, model: str, seed: int, s
     write_json_atomic(run_dir / "config.json", cfg.to_dict())
     if sweep:
         run = RunSpec(name, experiment, dataset, model, seed, label, options, {"steps": 10, **options}, 2, finetune)
-        write_json_atomic(run_dir / "sweep.json", {"run": run.to_dict(), "status": status, "step": 10})
+        write_json_atomic(run_dir / "sweep.json", {"run": run.to_dict(), "status": status, "step": 10, "seconds": 60.0})
     if scores is not None:
         results = [{"target": t, "score_mean": s, "score_std": 1.0, "return_mean": 10 * s, "return_std": 5.0}
                    for t, s in scores.items()]
@@ -64,6 +64,7 @@ def test_mean_and_std_over_seeds_per_group_and_target(tmp_path):
     assert float(row["score_mean"]) == pytest.approx(30.0) and float(row["score_std"]) == pytest.approx(21.6024, abs=1e-4)
     markdown = (tmp_path / "report/results.md").read_text()
     assert "| hopper | tokenized | – | 100 | 3 | 30.0 ± 21.6 | 300.0 ± 216.0 | 0.02 ± 0.0082 |" in markdown
+    assert high["seconds_mean"] == 60.0
     assert high["final_loss_mean"] == pytest.approx(0.02) and high["final_loss_std"] == pytest.approx(np.std([.01, .02, .03]))
     assert markdown == report["markdown"]
 

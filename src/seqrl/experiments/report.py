@@ -42,7 +42,7 @@ EVAL_FILE = "eval.json"
 NOT_OPTIONS = {"dataset", "model", "seed", "run_dir", "resume", "progress", "device", "log_every", "checkpoint_every",
                "tensorboard", "compile", "eval_every", "eval_episodes", "eval_seed"}
 CSV_COLUMNS = ("experiment", "dataset", "model", "options", "finetune_from", "target", "seeds", "score_mean",
-               "score_std", "return_mean", "return_std", "step", "final_loss_mean", "final_loss_std")
+               "score_std", "return_mean", "return_std", "step", "final_loss_mean", "final_loss_std", "seconds_mean")
 
 
 @dataclass
@@ -60,6 +60,7 @@ class RunRecord:
     eval: dict[str, Any] | None  # eval.json, or None if the run was not evaluated
     metrics: list[dict[str, Any]] = field(repr=False, default_factory=list)
     status: str = "done"  # a sweep run's sweep.json status; hand-trained runs count as done
+    seconds: float | None = None  # a finished sweep run's time to train and evaluate (its last invocation)
 
     @property
     def finished(self) -> bool:
@@ -128,7 +129,8 @@ def load_record(run_dir: Path) -> RunRecord:
     if state and "run" in state:  # a sweep run: its place in the sweep is recorded
         run = state["run"]
         return RunRecord(run_dir, run["experiment"], run["dataset"], run["model"], run["label"], int(run["seed"]),
-                         config, run.get("finetune"), evaluation, metrics, status=str(state.get("status")))
+                         config, run.get("finetune"), evaluation, metrics, status=str(state.get("status")),
+                         seconds=state.get("seconds"))
     return RunRecord(run_dir, "", config.dataset, config.model, _options_label(config), config.seed, config,
                      None, evaluation, metrics)
 
@@ -198,6 +200,7 @@ def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
             scores, returns = group.scores(target, "score_mean"), group.scores(target, "return_mean")
             steps = sorted({(r.eval or {}).get("step") for r in group.runs if r.eval})
             losses = group.final_losses()
+            seconds = [r.seconds for r in group.runs if r.seconds is not None]
             rows.append({
                 "experiment": group.experiment,
                 "dataset": group.dataset,
@@ -213,6 +216,7 @@ def summary_rows(groups: list[Group]) -> list[dict[str, Any]]:
                 "step": "/".join(str(s) for s in steps),
                 "final_loss_mean": float(losses.mean()) if len(losses) else None,
                 "final_loss_std": float(losses.std()) if len(losses) else None,
+                "seconds_mean": float(np.mean(seconds)) if seconds else None,
             })
     return rows
 
