@@ -120,11 +120,13 @@ def dataset_row(dataset: TrajectoryDataset) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- one variant
 def run_variant(
-    variant: str, dataset: TrajectoryDataset, size: DemoSize, run_dir: Path, device: str, progress: bool
+    variant: str, dataset: TrajectoryDataset, size: DemoSize, run_dir: Path, device: str, progress: bool,
+    tracker: Any = None,
 ) -> dict[str, Any]:
     """Train `variant` chunk by chunk with an evaluation after each; the final evaluation report.
 
     Everything already on disk (curve points, the final eval.json) is reused, not recomputed.
+    `tracker` (a seqrl.progress.Progress over the demo's training steps) advances chunk by chunk.
     """
     from seqrl.checkpoint import checkpoint_path, load_checkpoint, load_run
     from seqrl.evaluation.evaluate import evaluate
@@ -150,11 +152,17 @@ def run_variant(
         })
         return results
 
+    previous = 0
     for step in size.curve_steps:
+        chunk, previous = step - previous, step
         if step in done:
+            if tracker is not None:
+                tracker.skip(chunk)
             continue
         ckpt = checkpoint_path(run_dir)
         if ckpt.exists() and load_checkpoint(ckpt)["step"] > step:
+            if tracker is not None:
+                tracker.skip(chunk)
             continue  # trained past this point in an earlier, interrupted demo: the point is lost
         start = time.perf_counter()
         result = train(dataclasses.replace(cfg, steps=step, resume=True), dataset=dataset)
@@ -174,6 +182,8 @@ def run_variant(
         })
         curve.sort(key=lambda point: point["step"])
         write_json_atomic(curve_path, curve)
+        if tracker is not None:
+            tracker.update(chunk, variant=variant, score=round(first["score_mean"], 1))
     if not eval_path.exists():
         # Only when an interrupted earlier demo trained to the end but did not evaluate.
         run = load_run(run_dir, resolve_device(device))
@@ -259,7 +269,11 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, device: str 
     datasets = {recipe: ensure_dataset(recipe, size) for recipe in RECIPES}
     data_seconds = time.perf_counter() - start
     train_data = datasets[TRAIN_ON]
-    variants = {v: run_variant(v, train_data, size, runs / v, device, progress) for v in VARIANTS}
+    from seqrl.progress import Progress
+
+    total_steps = len(VARIANTS) * size.curve_steps[-1]
+    with Progress(total_steps, "demo: training and evaluating", unit="step", enabled=progress) as tracker:
+        variants = {v: run_variant(v, train_data, size, runs / v, device, progress, tracker) for v in VARIANTS}
     summary = {
         "env_id": ENV_ID,
         "quick": quick,
@@ -290,7 +304,8 @@ def demo_command(
         device: cpu, cuda, cuda:N, or auto.
         threads: CPU threads for torch. One is fastest for the demo's small model, whose ops are
             too small to split, and keeps it fast on a busy machine; None: torch's default.
-        progress: Show progress bars while training.
+        progress: Show progress while training: bars on a terminal, otherwise a plain line every
+            30 s ($SEQRL_PROGRESS_SECONDS).
     """
     from seqrl.console import make_console
     from seqrl.threads import torch_threads

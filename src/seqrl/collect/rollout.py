@@ -180,11 +180,11 @@ def _run(
     # NEXT_STEP only: envs whose episode ended on the previous step and are reset by this one.
     resetting = np.zeros(n_envs, dtype=bool)
     recorded = 0
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from seqrl.progress import Progress
 
-        bar = tqdm(total=n_transitions, unit="transitions", desc=envs.spec.id if envs.spec else "collect")
+    bar = Progress(
+        n_transitions, f"collect {envs.spec.id if envs.spec else ''}".strip(), unit="transition", enabled=progress
+    )
     while recorded < n_transitions:
         actions = np.asarray(policy(obs), dtype=np.float64)  # the one batched call per step
         if actions.shape != (n_envs, len(low)):
@@ -217,10 +217,8 @@ def _run(
         if autoreset_mode == "next_step":
             resetting = terms | truncs
         obs = next_obs
-        if bar is not None:
-            bar.update(recorded - before)
-    if bar is not None:
-        bar.close()
+        bar.update(recorded - before, episodes=len(finished))
+    bar.close()
     unfinished = [b.to_dict() for b in buffers if len(b)] if partial_episodes == "truncate" else []
     for episode in unfinished:
         episode["truncations"][-1] = True  # cut by the end of data

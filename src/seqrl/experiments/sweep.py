@@ -305,6 +305,7 @@ class SweepView:
 
         self.console = console or make_console()
         self._live = None
+        self._plain = None  # seqrl.progress.Progress lines when the console is not a terminal
 
     def start(self, sweep: Sweep, output: Path, result: SweepResult) -> None:
         from rich.live import Live
@@ -318,6 +319,13 @@ class SweepView:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  console=self.console)
         self.task = self.progress.add_task("runs", total=len(sweep.runs), completed=finished)
+        if not self.console.is_terminal:
+            # Piped or logged: rich's live view would show nothing until the end; a plain line
+            # every so often instead (runs done, rate, ETA, the running runs' steps and losses).
+            from seqrl.progress import Progress as PlainProgress
+
+            self._plain = PlainProgress(len(sweep.runs), f"sweep {sweep.name}", unit="run", initial=finished, tty=False)
+            return
         self._live = Live(self._render(), console=self.console, refresh_per_second=2, transient=True)
         self._live.start()
 
@@ -330,10 +338,23 @@ class SweepView:
         detail = f" ({error})" if error else (f" in {seconds:.0f}s" if status == "done" else "")
         self.console.print(f"[{style}]{status:>8}[/{style}] {name}{detail}", highlight=False)
         self.progress.advance(self.task)
+        if self._plain is not None:
+            self._plain.update(1)
 
     def refresh(self) -> None:
         if self._live is not None:
             self._live.update(self._render())
+        if self._plain is not None:
+            self._plain.set_postfix(running=self._running_summary())
+
+    def _running_summary(self) -> str:
+        """'name step 300/1000 loss 0.123, ...' for the plain progress lines."""
+        parts = []
+        for name in self.started:
+            record = run_progress(self.output / name) or {}
+            loss = f" loss {record['loss']:.4g}" if "loss" in record else ""
+            parts.append(f"{name} step {record.get('step') or 0}/{self.sweep.by_name[name].steps}{loss}")
+        return ", ".join(parts) or "-"
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -357,6 +378,9 @@ class SweepView:
         if self._live is not None:
             self._live.stop()
             self._live = None
+        if self._plain is not None:
+            self._plain.close()
+            self._plain = None
 
 
 # ----------------------------------------------------------------------------- dry run and CLI
