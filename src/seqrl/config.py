@@ -109,20 +109,15 @@ class TrainConfig:
     """Continue an interrupted run from its latest checkpoint."""
 
     def __post_init__(self) -> None:
-        positive = ("num_bins", "embed_dim", "n_layers", "n_heads", "context_len", "steps", "batch_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_bins < 2:
-            raise ConfigError(f"num_bins must be >= 2, got {self.num_bins}")
+        from seqrl.validation import check_dt_numbers, check_run_numbers
+
+        # Every numeric flag up front (NaN, inf, out of range), each error naming its flag.
+        check_run_numbers(self)
+        check_dt_numbers(self)
         if self.embed_dim % self.n_heads:
-            raise ConfigError(f"embed_dim ({self.embed_dim}) must be divisible by n_heads ({self.n_heads})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
         if self.model not in VARIANTS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
 
     @property
     def uses_tokenizer(self) -> bool:

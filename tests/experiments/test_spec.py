@@ -95,7 +95,7 @@ def test_dependency_cycles_are_refused():
     ({"defaults": {"stepz": 3}}, "unknown TrainConfig fields stepz"),
     ({"defaults": {"seed": 3}}, "set by the sweep"),
     ({"experiments": {"x": {"datasets": ["a"], "models": ["transformer"]}}}, "unknown model"),
-    ({"experiments": {"x": {"datasets": ["a"], "options": {"num_bins": 1}}}}, "num_bins must be >= 2"),
+    ({"experiments": {"x": {"datasets": ["a"], "options": {"num_bins": 1}}}}, "--num-bins must be >= 2"),
     ({"experiments": {"x": {"models": ["continuous"]}}}, "needs 'datasets'"),
     ({"experiments": {"x": {"datasets": ["a"], "seed": [1]}}}, "unknown keys seed"),
     ({"experiments": {"x": {"datasets": ["a"], "variants": [{"token_offsets": False}]}}}, "needs a 'name'"),

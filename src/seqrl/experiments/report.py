@@ -264,16 +264,29 @@ def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
 
 # ----------------------------------------------------------------------------- command
 def write_report(root: Path | str, out: Path | str | None = None, plots: bool = True,
-                 include_unfinished: bool = False) -> dict[str, Any]:
+                 include_unfinished: bool = False, require_runs: bool = False) -> dict[str, Any]:
     """Write results.md, results.csv and the plots into `out` (default ROOT/report).
 
     Returns {"rows", "markdown", "files", "notes"}: notes say which unfinished runs were left out
-    and which plots were skipped, and why.
+    and which plots were skipped, and why. With `require_runs` (as `seqrl report` does), a root
+    with no run to report raises CheckpointError and writes nothing.
     """
     root = Path(root)
     out = Path(out) if out else root / "report"
     left_out: list[RunRecord] = []
     groups = collect(root, include_unfinished=include_unfinished, left_out=left_out)
+    if require_runs and not groups:
+        from seqrl.errors import CheckpointError
+
+        if left_out:
+            raise CheckpointError(
+                f"no finished runs under {root}: {len(left_out)} unfinished run(s) left out "
+                "(--include-unfinished reports them); nothing written"
+            )
+        raise CheckpointError(
+            f"no run directories under {root} (a run directory holds config.json, as `seqrl train` "
+            "and `seqrl sweep` write it); nothing written"
+        )
     rows = summary_rows(groups)
     markdown = to_markdown(rows, title=f"Results: {root}")
     out.mkdir(parents=True, exist_ok=True)
@@ -311,7 +324,7 @@ def report_command(
     """
     from seqrl.console import make_console
 
-    report = write_report(runs_dir, out, plots=plots, include_unfinished=include_unfinished)
+    report = write_report(runs_dir, out, plots=plots, include_unfinished=include_unfinished, require_runs=True)
     print(report["markdown"])  # raw Markdown, to paste into notes and papers
     console = make_console()
     for note in report["notes"]:
