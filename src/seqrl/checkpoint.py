@@ -1,7 +1,9 @@
 """Checkpoints: everything needed to resume bit-identically or to act, in one atomic file.
 
-A checkpoint holds the model, optimizer, scheduler and RNG states, the step, the config, the
-DataSpec and the action tokenizer. It is written to a temporary file and renamed into place, so
+A checkpoint holds the model family's tag, the model, optimizer, scheduler and RNG states, the
+step, the config, the DataSpec and the family's fitted artefacts (the DT's action tokenizer under
+"tokenizer", the TT's discretizer under "artefacts"). A checkpoint without a family tag was
+written before families existed and is a Decision Transformer's. It is written to a temporary file and renamed into place, so
 a run killed mid-write keeps its previous checkpoint. Files load with `weights_only=True`:
 only tensors and plain Python values, never arbitrary pickled objects.
 """
@@ -17,10 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqrl.config import TrainConfig
-from seqrl.data.tokenizer import ActionTokenizer, TorchActionTokenizer
+from seqrl.config import RunConfig
+from seqrl.data.tokenizer import ActionTokenizer
 from seqrl.errors import CheckpointError
-from seqrl.models.dt import DecisionTransformer
 from seqrl.models.spec import DataSpec
 from seqrl.runs import CHECKPOINT_DIR, LATEST_CHECKPOINT
 
@@ -76,31 +77,42 @@ def tokenizer_from_payload(state: dict[str, Any] | None) -> ActionTokenizer | No
     return ActionTokenizer.from_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()})
 
 
-def build_model(cfg: TrainConfig, spec: DataSpec, tokenizer: ActionTokenizer | None) -> DecisionTransformer:
-    torch_tokenizer = TorchActionTokenizer(tokenizer) if tokenizer is not None else None
-    return DecisionTransformer(cfg, spec, torch_tokenizer)
+def build_model(cfg: RunConfig, spec: DataSpec, artefacts: Any) -> torch.nn.Module:
+    """The model of `cfg`'s family, untrained (artefacts: the DT's ActionTokenizer or None, the TT's discretizer)."""
+    from seqrl.families import family_of
+
+    return family_of(cfg).build_model(cfg, spec, artefacts)
 
 
 @dataclass
 class LoadedRun:
-    model: DecisionTransformer
-    config: TrainConfig
+    model: torch.nn.Module
+    config: RunConfig
     spec: DataSpec
-    tokenizer: ActionTokenizer | None
+    artefacts: Any  # the DT's action tokenizer (or None), the TT's discretizer
     step: int
     payload: dict[str, Any]
+    family: str = "dt"
+
+    @property
+    def tokenizer(self) -> ActionTokenizer | None:
+        """The DT's name for its artefact."""
+        return self.artefacts
 
 
 def load_run(run_dir: Path | str, device: str | torch.device = "cpu") -> LoadedRun:
     """The trained model of a run directory (or a checkpoint file), ready to act, in eval mode."""
+    from seqrl.families import get_family
+
     payload = load_checkpoint(run_dir)
-    cfg = TrainConfig.from_dict(payload["config"])
+    family = get_family(payload.get("family"))
+    cfg = family.config_class.from_dict(payload["config"])
     spec = DataSpec.from_dict(payload["spec"])
-    tokenizer = tokenizer_from_payload(payload.get("tokenizer"))
-    model = build_model(cfg, spec, tokenizer)
+    artefacts = family.artefacts_from_payload(payload.get(family.artefacts_key))
+    model = family.build_model(cfg, spec, artefacts)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint in {run_dir} does not match its own config: {exc}") from None
     model.to(device).eval()
-    return LoadedRun(model, cfg, spec, tokenizer, int(payload["step"]), payload)
+    return LoadedRun(model, cfg, spec, artefacts, int(payload["step"]), payload, family.tag)

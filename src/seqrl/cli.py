@@ -32,17 +32,52 @@ def _subcommands() -> dict[str, Callable]:
     }
 
 
+def _family_flag(argv: list[str]) -> str | None:
+    """The value of `--family` in `seqrl train ...` arguments, if given."""
+    for i, arg in enumerate(argv):
+        if arg == "--family" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--family="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _train_of_family(argv: list[str]) -> bool:
+    """`seqrl train --family tt ...`: parse with the TT's config (its own flags and defaults).
+
+    tyro parses one dataclass per command, and each family has its own config class, so the
+    family flag picks the class before parsing. Returns False for the DT (the plain path).
+    """
+    import tyro
+
+    family = _family_flag(argv[1:])
+    if not argv or argv[0] != "train" or family in (None, "dt"):
+        return False
+    from seqrl.train import tt_train_command
+
+    commands = {"tt": tt_train_command}
+    if family not in commands:
+        from seqrl.errors import ConfigError
+
+        raise ConfigError(f"unknown --family {family!r}; choose dt or tt")
+    tyro.cli(commands[family], args=argv[1:], prog="seqrl train")
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     import tyro
 
     from seqrl.errors import SeqRLError
 
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
+        if _train_of_family(args):
+            return
         tyro.extras.subcommand_cli_from_dict(
             _subcommands(),
             prog="seqrl",
             description="Offline RL as sequence modelling: collect data, train, evaluate, transfer, sweep.",
-            args=argv,
+            args=args,
         )
     except SeqRLError as exc:
         print(f"seqrl: error: {exc}", file=sys.stderr)

@@ -19,11 +19,92 @@ VARIANTS: tuple[str, ...] = ("continuous", "tokenized", "tokenized-spread", "con
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Train a Decision Transformer with one of four action representations."""
+class RunConfig:
+    """What every model family's run shares: data, optimisation, evaluation and run bookkeeping.
+
+    Each family's config (TrainConfig for the DT, TTConfig for the TT) adds its own fields and
+    its own defaults; the training loop, checkpoints and sweeps read only these."""
 
     dataset: str
     """Dataset to train on: a local name (`lunarlander-medium`), a Minari id, `d4rl:NAME`, or a path."""
+    family: Literal["dt", "tt"] = "dt"
+    """Model family tag (each family's config sets its own)."""
+    steps: int = 100_000
+    """Gradient steps."""
+    batch_size: int = 64
+    """Context windows per step."""
+    learning_rate: float = 1e-4
+    """AdamW peak learning rate."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay (not applied to norms, biases or embeddings)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    warmup_steps: int = 10_000
+    """Linear learning-rate warm-up steps."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """Learning rate after warm-up: constant (CORL's DT) or cosine decay to --min-lr-ratio of the
+    peak at the last step, then held there (the TT preset)."""
+    min_lr_ratio: float = 0.1
+    """Floor of the cosine schedule, as a fraction of the peak learning rate."""
+    grad_clip: float = 0.25
+    """Clip the global gradient norm to this (0 disables)."""
+    eval_every: int = 0
+    """Evaluate every this many steps during training, logging normalized scores to metrics.jsonl
+    (0: never during training; `seqrl eval RUN_DIR` evaluates a finished run)."""
+    eval_episodes: int = 10
+    """Episodes per target for evaluation during training."""
+    eval_seed: int = 10_000
+    """Seed of the evaluation environments (kept apart from the training seed)."""
+    seed: int = 0
+    """Training seed (parameter init, batch sampling, dropout)."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N, or auto (cuda when available)."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """bf16 autocast where the hardware supports it (auto), or force fp32/bf16."""
+    compile: bool = False
+    """Compile the model with torch.compile."""
+    log_every: int = 100
+    """Write a metrics line every this many steps."""
+    checkpoint_every: int = 1000
+    """Write a checkpoint every this many steps (and always at the end)."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files to the run directory."""
+    progress: bool = True
+    """Show a progress bar."""
+    run_dir: str | None = None
+    """Run directory (default: runs/<dataset>-<model>-s<seed>)."""
+    resume: bool = False
+    """Continue an interrupted run from its latest checkpoint."""
+
+    def _check_run_fields(self) -> None:
+        """Checks every family's config runs on its shared fields (called from its __post_init__)."""
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; choose constant or cosine")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        """The config a config.json or checkpoint holds (written by any seqrl version of this family)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        # JSON and checkpoints store tuples as lists.
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig(RunConfig):
+    """Train a Decision Transformer with one of four action representations."""
+
+    family: Literal["dt", "tt"] = "dt"
+    """Model family: dt, the Decision Transformer (these flags), or tt, the Trajectory Transformer
+    (`seqrl train --family tt --help` lists its flags)."""
     model: ActionVariant = "continuous"
     """Action representation: continuous (baseline DT), tokenized (pooled tokens), tokenized-spread
     (one token per action feature, generated feature by feature), continuous-spread."""
@@ -58,20 +139,6 @@ class TrainConfig:
     dropout: float = 0.1
     """Dropout on embeddings, attention and residual branches."""
 
-    steps: int = 100_000
-    """Gradient steps."""
-    batch_size: int = 64
-    """Context windows per step."""
-    learning_rate: float = 1e-4
-    """AdamW peak learning rate."""
-    weight_decay: float = 1e-4
-    """AdamW weight decay (not applied to norms, biases or embeddings)."""
-    betas: tuple[float, float] = (0.9, 0.999)
-    """AdamW betas."""
-    warmup_steps: int = 10_000
-    """Linear learning-rate warm-up steps."""
-    grad_clip: float = 0.25
-    """Clip the global gradient norm to this (0 disables)."""
     rtg_scale: float | None = None
     """Multiply returns-to-go by this (default: the dataset preset, e.g. 0.001 for MuJoCo)."""
     discount: float = 1.0
@@ -79,41 +146,16 @@ class TrainConfig:
 
     targets: tuple[float, ...] | None = None
     """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half)."""
-    eval_every: int = 0
-    """Evaluate every this many steps during training, logging normalized scores to metrics.jsonl
-    (0: never during training; `seqrl eval RUN_DIR` evaluates a finished run)."""
-    eval_episodes: int = 10
-    """Episodes per target for evaluation during training."""
-    eval_seed: int = 10_000
-    """Seed of the evaluation environments (kept apart from the training seed)."""
-
-    seed: int = 0
-    """Training seed (parameter init, batch sampling, dropout)."""
-    device: str = "auto"
-    """cpu, cuda, cuda:N, or auto (cuda when available)."""
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    """bf16 autocast where the hardware supports it (auto), or force fp32/bf16."""
-    compile: bool = False
-    """Compile the model with torch.compile."""
-    log_every: int = 100
-    """Write a metrics line every this many steps."""
-    checkpoint_every: int = 1000
-    """Write a checkpoint every this many steps (and always at the end)."""
-    tensorboard: bool = False
-    """Also write TensorBoard event files to the run directory."""
-    progress: bool = True
-    """Show a progress bar."""
-    run_dir: str | None = None
-    """Run directory (default: runs/<dataset>-<model>-s<seed>)."""
-    resume: bool = False
-    """Continue an interrupted run from its latest checkpoint."""
 
     def __post_init__(self) -> None:
+        if self.family != "dt":
+            raise ConfigError(f"TrainConfig is the Decision Transformer's config (family dt), got family {self.family!r}")
         from seqrl.validation import check_dt_numbers, check_run_numbers
 
         # Every numeric flag up front (NaN, inf, out of range), each error naming its flag.
         check_run_numbers(self)
         check_dt_numbers(self)
+        self._check_run_fields()
         if self.embed_dim % self.n_heads:
             raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
         if self.model not in VARIANTS:
@@ -122,21 +164,6 @@ class TrainConfig:
     @property
     def uses_tokenizer(self) -> bool:
         return self.model.startswith("tokenized") or self.head == "categorical"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
-        values = dict(values)
-        for key in ("betas", "targets"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
 
 # Presets by task family (the dataset name's first part). CORL's DT settings for MuJoCo.

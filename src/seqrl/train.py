@@ -1,7 +1,9 @@
-"""The one training loop, shared by every model variant and by fine-tuning.
+"""The one training loop, shared by every model family, every variant and fine-tuning.
 
 Flat on purpose (nanoGPT's train.py, not a callback registry): sample a batch, compute
-`model.loss(batch)` under autocast, backward, clip, step, log, evaluate, checkpoint.
+`model.loss_terms(batch)` under autocast, backward, clip, step, log, evaluate, checkpoint. What
+differs between families (artefacts, model, sampler) comes from the family the config names
+(seqrl.families); this file never asks which family it runs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import dataclasses
 import math
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,17 +24,14 @@ from seqrl.checkpoint import (
     checkpoint_path,
     load_checkpoint,
     save_checkpoint,
-    tokenizer_from_payload,
-    tokenizer_to_payload,
 )
-from seqrl.config import TrainConfig, resolve_presets
-from seqrl.data.sampler import ContextSampler
-from seqrl.data.tokenizer import ActionTokenizer
+from seqrl.config import RunConfig, TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset
-from seqrl.errors import CheckpointError, ConfigError
-from seqrl.models.dt import DecisionTransformer
+from seqrl.errors import CheckpointError
+from seqrl.families import config_from_dict, family_of
 from seqrl.models.spec import DataSpec
 from seqrl.runs import CONFIG_FILE, METADATA_FILE, METRICS_FILE, MetricsLog, environment_metadata, write_json_atomic
+from seqrl.runtime import autocast_context, bf16_supported, resolve_device  # noqa: F401 (re-exported)
 
 # Fields a resumed run may take from the new command line; everything else comes from the
 # checkpoint, so a resumed run is the same experiment.
@@ -43,32 +41,7 @@ RESUMABLE_OVERRIDES = (
 )
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    return device
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:  # native bf16 matmuls on CPU need AVX512-BF16 or AMX; elsewhere bf16 is emulated and slow
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        return False
-
-
-def autocast_context(precision: str, device: torch.device):
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
-    if not use_bf16:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def make_optimizer(model: DecisionTransformer, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW over the model's decay / no-decay groups.
 
     The fused implementation (one kernel over all parameters, on CPU and CUDA) computes the same
@@ -85,9 +58,30 @@ def warmup_schedule(warmup_steps: int) -> Callable[[int], float]:
     return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
 
 
-def default_run_dir(cfg: TrainConfig) -> Path:
+def lr_multiplier(cfg: RunConfig) -> Callable[[int], float]:
+    """The learning rate of step `step` (0-based) as a fraction of the peak.
+
+    Linear warm-up over `warmup_steps`, then constant, or a cosine from 1 at the end of warm-up
+    to `min_lr_ratio` at the last step, clamped there for any later step (the TT authors'
+    schedule is not clamped: past its end the cosine climbs back up).
+    """
+    warmup = warmup_schedule(cfg.warmup_steps)
+    if cfg.lr_schedule == "constant":
+        return warmup
+    floor, decay_steps = cfg.min_lr_ratio, max(1, cfg.steps - cfg.warmup_steps)
+
+    def cosine(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return warmup(step)
+        progress = min(1.0, (step - cfg.warmup_steps) / decay_steps)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return cosine
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
     safe = cfg.dataset.replace("/", "_").replace(":", "_")
-    return Path("runs") / f"{safe}-{cfg.model}-s{cfg.seed}"
+    return Path("runs") / f"{safe}-{family_of(cfg).describe(cfg)}-s{cfg.seed}"
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -104,8 +98,13 @@ def _restore_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _merge_resumed_config(saved: TrainConfig, given: TrainConfig) -> TrainConfig:
-    changed = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUMABLE_OVERRIDES
+def _merge_resumed_config(saved: RunConfig, given: RunConfig) -> RunConfig:
+    if type(saved) is not type(given):
+        raise CheckpointError(
+            f"the run directory holds a {saved.family} run, but a {given.family} config was given; "
+            f"resume it with --family {saved.family}"
+        )
+    changed = [f.name for f in dataclasses.fields(saved) if f.name not in RESUMABLE_OVERRIDES
                and f.name != "run_dir" and getattr(given, f.name) != getattr(saved, f.name)
                and not (getattr(given, f.name) is None)]
     if changed:
@@ -116,20 +115,59 @@ def _merge_resumed_config(saved: TrainConfig, given: TrainConfig) -> TrainConfig
 @dataclasses.dataclass
 class TrainResult:
     run_dir: Path
-    model: DecisionTransformer
+    model: torch.nn.Module
     spec: DataSpec
-    config: TrainConfig  # resolved (presets filled in)
+    config: RunConfig  # resolved (presets filled in)
     step: int
 
 
+class _Progress:
+    """A tqdm bar on a terminal; otherwise a plain line to stderr every `every` seconds (logs, CI, nohup)."""
+
+    def __init__(self, total: int, initial: int, desc: str, enabled: bool, every: float = 30.0) -> None:
+        self.total, self.step, self.desc, self.every = total, initial, desc, every
+        self.bar = None
+        self.enabled = enabled
+        self._start, self._start_step = time.perf_counter(), initial
+        self._last = self._start
+        self.postfix: dict[str, str] = {}
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
+
+    def update(self) -> None:
+        self.step += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.perf_counter()
+        if self.enabled and (now - self._last >= self.every or self.step == self.total):
+            self._last = now
+            rate = (self.step - self._start_step) / max(now - self._start, 1e-9)
+            eta = (self.total - self.step) / max(rate, 1e-9)
+            extra = "".join(f" {k} {v}" for k, v in self.postfix.items())
+            print(f"{self.desc}: step {self.step}/{self.total}{extra} {rate:.1f} steps/s ETA {eta:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    def set_postfix(self, **values: str) -> None:
+        self.postfix = values
+        if self.bar is not None:
+            self.bar.set_postfix(**values)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def train(
-    cfg: TrainConfig,
+    cfg: RunConfig,
     *,
     dataset: TrajectoryDataset | None = None,
-    prepare_model: Callable[[DecisionTransformer], None] | None = None,
+    prepare_model: Callable[[torch.nn.Module], None] | None = None,
     extra_metadata: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train (or resume) the run described by `cfg`.
+    """Train (or resume) the run described by `cfg`, of whichever family it names.
 
     `prepare_model` runs on the freshly built model before the optimizer sees it; fine-tuning
     uses it to copy a pretrained trunk in and freeze layers. It runs again on resume (then the
@@ -140,14 +178,19 @@ def train(
     payload = None
     if cfg.resume and ckpt_file.exists():
         payload = load_checkpoint(ckpt_file)
-        cfg = _merge_resumed_config(TrainConfig.from_dict(payload["config"]), cfg)
+        cfg = _merge_resumed_config(config_from_dict(payload["config"]), cfg)
     elif ckpt_file.exists():
         raise CheckpointError(
             f"{run_dir} already holds a run (checkpoint at step "
             f"{load_checkpoint(ckpt_file)['step']}); pass --resume to continue it or choose another --run-dir"
         )
-    cfg = resolve_presets(dataclasses.replace(cfg, run_dir=str(run_dir)))
+    family = family_of(cfg)
+    cfg = family.resolve(dataclasses.replace(cfg, run_dir=str(run_dir)))
     device = resolve_device(cfg.device)
+    if cfg.warmup_steps > cfg.steps:
+        print(f"seqrl: warning: --warmup-steps {cfg.warmup_steps} exceeds --steps {cfg.steps}: the learning rate "
+              f"never reaches its peak {cfg.learning_rate:g} (it ends at "
+              f"{cfg.learning_rate * cfg.steps / cfg.warmup_steps:.3g})", file=sys.stderr)
 
     if dataset is None:
         from seqrl.data.sources import load_dataset
@@ -156,25 +199,20 @@ def train(
     if payload is not None:
         spec = DataSpec.from_dict(payload["spec"])
         spec.check_compatible(dataset, what=f"the checkpoint in {run_dir}")
-        tokenizer = tokenizer_from_payload(payload.get("tokenizer"))
+        artefacts = family.artefacts_from_payload(payload.get(family.artefacts_key))
     else:
-        spec = DataSpec.from_dataset(dataset, rtg_scale=cfg.rtg_scale, targets=cfg.targets)
-        tokenizer = None
-        if cfg.uses_tokenizer:
-            tokenizer = ActionTokenizer.fit(
-                dataset.actions, cfg.num_bins, strategy=cfg.binning, shared_range=not cfg.token_offsets,
-                low=np.asarray(spec.action_low), high=np.asarray(spec.action_high),
-            )
+        spec = family.make_spec(cfg, dataset)
+        artefacts = family.fit_artefacts(cfg, dataset, spec)
 
     torch.manual_seed(cfg.seed)  # parameter initialisation
     rng = np.random.default_rng(cfg.seed)  # batch sampling
-    model = build_model(cfg, spec, tokenizer)
+    model = build_model(cfg, spec, artefacts)
     if prepare_model is not None:
         prepare_model(model)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(model, cfg, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_schedule(cfg.warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(cfg))
     step = 0
     if payload is not None:
         model.load_state_dict(payload["model"])
@@ -189,6 +227,7 @@ def train(
     write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
     write_json_atomic(run_dir / METADATA_FILE, {
         **environment_metadata(str(device)),
+        "family": family.tag,
         "spec": spec.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in params),
@@ -201,39 +240,34 @@ def train(
 
         writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    sampler = ContextSampler(
-        dataset, cfg.context_len, rtg_scale=spec.rtg_scale, discount=cfg.discount,
-        state_mean=np.asarray(spec.state_mean, np.float32), state_std=np.asarray(spec.state_std, np.float32),
-    )
-    loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
+    sampler = family.build_sampler(cfg, dataset, spec, artefacts)
+    loss_fn = torch.compile(model.loss_terms) if cfg.compile else model.loss_terms
     autocast = autocast_context(cfg.precision, device)
 
     def save() -> None:
         save_checkpoint(ckpt_file, {
+            "family": family.tag,
             "step": step,
             "config": cfg.to_dict(),
             "spec": spec.to_dict(),
-            "tokenizer": tokenizer_to_payload(tokenizer),
+            family.artefacts_key: family.artefacts_to_payload(artefacts),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": _rng_state(rng),
         })
 
-    progress = None
-    if cfg.progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        progress = tqdm(total=cfg.steps, initial=step, desc=run_dir.name, unit="step", dynamic_ncols=True)
+    progress = _Progress(cfg.steps, step, run_dir.name, cfg.progress)
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
+    term_sums: dict[str, torch.Tensor] = {}
     loss_count, tick = 0, time.perf_counter()
     eval_envs = None
     try:
         while step < cfg.steps:
             batch = sampler.sample(cfg.batch_size, rng).to_torch(device)
             with autocast:
-                loss = loss_fn(batch)
+                loss, terms = loss_fn(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # Clip after backward, on the gradients just computed (torchrl's DT clipped before
@@ -244,14 +278,16 @@ def train(
             scheduler.step()
             step += 1
             loss_sum += loss.detach()
+            for name, value in terms.items():
+                term_sums[name] = term_sums.get(name, 0.0) + value.detach().float()
             loss_count += 1
-            if progress is not None:
-                progress.update(1)
+            progress.update()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 record = {
                     "step": step,
                     "loss": float(loss_sum) / loss_count,
+                    **{f"loss/{name}": float(total) / loss_count for name, total in term_sums.items()},
                     "lr": lr,
                     "grad_norm": float(grad_norm),
                     "steps_per_sec": loss_count / max(now - tick, 1e-9),
@@ -263,9 +299,9 @@ def train(
                     for key, value in record.items():
                         if key != "step":
                             writer.add_scalar(f"train/{key}", value, step)
-                if progress is not None:
-                    progress.set_postfix(loss=f"{record['loss']:.4f}")
+                progress.set_postfix(loss=f"{record['loss']:.4f}")
                 loss_sum.zero_()
+                term_sums = {}
                 loss_count, tick = 0, now
             if cfg.eval_every and step % cfg.eval_every == 0:
                 if eval_envs is None:  # built at the first evaluation, reused by the later ones
@@ -287,29 +323,25 @@ def train(
         metrics.close()
         if writer is not None:
             writer.close()
-        if progress is not None:
-            progress.close()
+        progress.close()
     model.eval()
     return TrainResult(run_dir, model, spec, cfg, step)
 
 
 def evaluate_during_training(
-    model: DecisionTransformer, spec: DataSpec, cfg: TrainConfig, device: torch.device, step: int, envs: Any = None
+    model: torch.nn.Module, spec: DataSpec, cfg: RunConfig, device: torch.device, step: int, envs: Any = None
 ) -> dict[str, Any]:
-    """Roll the current model out for each target; a metrics record with normalized scores.
+    """Roll the current model out under each condition; a metrics record with normalized scores.
 
     `envs`: evaluation envs to reuse (`make_eval_envs`); default: built and closed here.
     """
-    from seqrl.evaluation.evaluate import evaluate
+    from seqrl.evaluation.evaluate import condition_label, evaluate
 
     model.eval()
-    results = evaluate(
-        model, spec, context_len=cfg.context_len, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device,
-        envs=envs,
-    )
+    results = evaluate(model, spec, config=cfg, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device, envs=envs)
     record: dict[str, Any] = {"step": step, "kind": "eval"}
     for result in results:
-        prefix = f"eval/target_{result['target']:g}"
+        prefix = f"eval/{condition_label(result['target'])}"
         record[f"{prefix}/return_mean"] = result["return_mean"]
         if result.get("score_mean") is not None:
             record[f"{prefix}/score_mean"] = result["score_mean"]
@@ -317,9 +349,11 @@ def evaluate_during_training(
 
 
 def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]", threads: int | None = None) -> None:  # noqa: F821 (resolved by tyro)
-    """Train a Decision Transformer variant on a dataset (`seqrl train --dataset NAME --model VARIANT`).
+    """Train a model on a dataset: `seqrl train --dataset NAME --model VARIANT` for a Decision
+    Transformer, `seqrl train --family tt --dataset NAME` for a Trajectory Transformer.
 
-    Every config field is a flag; presets per dataset fill --rtg-scale and --targets.
+    Every config field is a flag (`seqrl train --family tt --help` lists the TT's); presets per
+    dataset fill --rtg-scale and --targets.
 
     Args:
         cfg: The training configuration.
@@ -331,3 +365,19 @@ def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]", threads: int | 
     with torch_threads(threads):
         result = train(cfg)
     print(f"run directory: {result.run_dir} (step {result.step})")
+
+
+def tt_train_command(cfg: "tyro.conf.OmitArgPrefixes[TTConfig]", threads: int | None = None) -> None:  # noqa: F821
+    """Train a Trajectory Transformer on a dataset (`seqrl train --family tt --dataset NAME`).
+
+    Every config field is a flag; the defaults are the authors' (100 quantile bins, 4 layers of
+    width 128, AdamW 6e-4 with cosine decay).
+
+    Args:
+        cfg: The training configuration.
+        threads: CPU threads for torch (default: torch's, one per core).
+    """
+    train_command(cfg, threads)
+
+
+from seqrl.families.tt.config import TTConfig  # noqa: E402 (tyro resolves the annotation above by name)

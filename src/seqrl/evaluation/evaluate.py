@@ -1,9 +1,12 @@
-"""Roll a Decision Transformer out in its environment, conditioned on target returns.
+"""Roll a trained model out in its environment: one loop for every model family.
 
-`evaluate` runs N episodes at once in a gymnasium vector env: ONE batched `model.act` call per
-env step for every live episode, each episode with its own context window (context.py).
-`evaluate_sequential` is the plain one-episode-at-a-time loop, kept as the reference that tests
-and `bench/` compare the vectorized loop against.
+`evaluate` runs N episodes at once in a gymnasium vector env, driven by the family's policy
+object (seqrl.families.Policy): ONE batched `policy.act` call per env step for every live
+episode. The Decision Transformer's policy keeps each episode's context window (context.py) and
+return-to-go, one policy per target return; the Trajectory Transformer's plans with beam search,
+under a single condition (reported with target None).
+`evaluate_sequential` is the DT's plain one-episode-at-a-time loop, kept as the reference that
+tests and `bench/` compare the vectorized loop against.
 
 Conventions shared by both:
 - Episode i of every target is reset with seed `seed + i` (gymnasium's vector convention), so
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+import dataclasses
+from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal, Sequence
 
 import numpy as np
@@ -32,8 +37,7 @@ import tyro
 
 from seqrl.data.scores import normalized_score
 from seqrl.errors import ConfigError
-from seqrl.evaluation.context import ContextWindows
-from seqrl.models.dt import DecisionTransformer
+from seqrl.families import Policy, get_family
 from seqrl.models.spec import DataSpec
 
 EVAL_FILE = "eval.json"
@@ -79,12 +83,17 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
 
 
 # --------------------------------------------------------------------------- results
-def summarize(target: float, returns: np.ndarray, lengths: np.ndarray, spec: DataSpec, seed: int) -> dict[str, Any]:
+def condition_label(target: float | None) -> str:
+    """How a result's condition is named in metrics and tables: `target_3600`, or `plan` for none."""
+    return "plan" if target is None else f"target_{target:g}"
+
+
+def summarize(target: float | None, returns: np.ndarray, lengths: np.ndarray, spec: DataSpec, seed: int) -> dict[str, Any]:
     """One target's result: mean ± std of return, length and normalized score, plus the raw episodes."""
     returns = np.asarray(returns, np.float64)
     lengths = np.asarray(lengths, np.int64)
     result: dict[str, Any] = {
-        "target": float(target),
+        "target": None if target is None else float(target),
         "episodes": len(returns),
         "seed": int(seed),
         "return_mean": float(returns.mean()),
@@ -102,23 +111,36 @@ def summarize(target: float, returns: np.ndarray, lengths: np.ndarray, spec: Dat
     return result
 
 
-def _prepare(model: DecisionTransformer, spec: DataSpec, targets: Sequence[float] | None, episodes: int, device: Any):
+@dataclass(frozen=True)
+class _ContextOnly:
+    """What the DT's policy reads from a config, for callers that pass `context_len` alone."""
+
+    context_len: int
+    family: str = "dt"
+
+
+def _prepare_device(model: torch.nn.Module, episodes: int, device: Any) -> torch.device:
     if episodes < 1:
         raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    return torch.device(device) if device is not None else next(model.parameters()).device
+
+
+def _prepare(model: torch.nn.Module, spec: DataSpec, targets: Sequence[float] | None, episodes: int, device: Any):
+    device = _prepare_device(model, episodes, device)
     targets = tuple(float(t) for t in (spec.targets if targets is None else targets))
     if not targets:
         raise ConfigError("no target returns to evaluate")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     return targets, device
 
 
 # --------------------------------------------------------------------------- vectorized
 @torch.no_grad()
 def evaluate(
-    model: DecisionTransformer,
+    model: torch.nn.Module,
     spec: DataSpec,
     *,
-    context_len: int,
+    context_len: int | None = None,
+    config: Any = None,
     targets: Sequence[float] | None = None,
     episodes: int = 100,
     seed: int = 0,
@@ -128,20 +150,34 @@ def evaluate(
     max_episode_steps: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     envs: Any | None = None,
+    planner: dict[str, Any] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluate `model` for each target return over `episodes` episodes run together.
+    """Evaluate `model` over `episodes` episodes run together, under each of its family's conditions.
 
-    `context_len` is the K the model was trained with (`TrainConfig.context_len`). Returns one
-    `summarize` dict per target (in order). `device` defaults to the model's.
+    `config` is the run's config (what the family's policy reads: the DT's `context_len`, the
+    TT's discount); a DT may be given `context_len` alone instead. `targets` are the DT's target
+    returns (default: the spec's). `planner` overrides the TT's planner settings. Returns one
+    `summarize` dict per condition (in order). `device` defaults to the model's.
     `vectorization="async"` steps the environments in subprocesses (worth it for slow envs on
-    machines with spare cores); "sync" steps them in this process.
+    machines with spare cores); "sync" steps them in this process. `on_step(live)` is called
+    after the reset and after every env step, with the number of live episodes (progress bars,
+    video frames).
 
     `envs`: a vector env from `make_eval_envs` with `episodes` sub-environments, to reuse across
     calls (training evaluates every M steps; building 100 MuJoCo envs costs ~0.7 s a call). The
     caller closes it; `vectorization`, `max_episode_steps` and `env_kwargs` are then its own.
     Every call reseeds it, so results do not depend on what ran in it before.
     """
-    targets, device = _prepare(model, spec, targets, episodes, device)
+    family = get_family(getattr(model, "family", None))
+    if config is None:
+        if context_len is None:
+            raise ConfigError("evaluate needs the run's config (or a DT's context_len)")
+        config = _ContextOnly(int(context_len))
+    device = _prepare_device(model, episodes, device)
+    conditions = family.conditions(config, spec, targets)
+    if not conditions:
+        raise ConfigError("no target returns to evaluate")
     env_id = resolve_env_id(spec, env_id)
     owned = envs is None
     if owned:
@@ -154,9 +190,10 @@ def evaluate(
     try:
         low, high = _check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
         results = []
-        for target in targets:
-            returns, lengths = _rollout_vector(model, spec, envs, context_len, target, seed, device, low, high)
-            results.append(summarize(target, returns, lengths, spec, seed))
+        for condition in conditions:
+            policy = family.make_policy(model, spec, config, condition, settings=planner, device=device)
+            returns, lengths = rollout(policy, envs, seed, low, high, on_step)
+            results.append(summarize(condition, returns, lengths, spec, seed))
     finally:
         if owned:
             envs.close()
@@ -182,41 +219,36 @@ def make_eval_envs(
     )
 
 
-def _rollout_vector(
-    model: DecisionTransformer,
-    spec: DataSpec,
+def rollout(
+    policy: Policy,
     envs: Any,
-    context_len: int,
-    target: float,
     seed: int,
-    device: torch.device,
     low: np.ndarray,
     high: np.ndarray,
+    on_step: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One episode per sub-environment, all conditioned on `target`: (returns, lengths)."""
+    """One episode per sub-environment, driven by `policy`: (returns, lengths)."""
     n = envs.num_envs
-    windows = ContextWindows(n, context_len, spec.obs_dim, spec.act_dim)
-    generator = _generator(seed, device)
+    policy.reset(n, seed)
     # An async vector env steps all sub-envs or none: finished ones get the middle of the action
     # box and their results are ignored. A sync one steps only the live ones (`_step_live`).
-    actions = np.broadcast_to((low + high) / 2, (n, spec.act_dim)).astype(np.float32)
-    rtg = np.full(n, target, np.float64)  # unscaled return still to collect
+    actions = np.broadcast_to((low + high) / 2, (n, len(low))).astype(np.float32)
     returns = np.zeros(n, np.float64)
     lengths = np.zeros(n, np.int64)
     live = np.arange(n)
     obs, _ = envs.reset(seed=seed)  # sub-env i seeded with seed + i
+    if on_step is not None:
+        on_step(len(live))
     while len(live):
-        windows.push(live, (rtg[live] * spec.rtg_scale).astype(np.float32), spec.normalize_states(obs[live]), lengths[live])
-        batch = windows.batch(live, device)
-        chosen = model.act(*batch, generator=generator).float().cpu().numpy()  # (n_live, act_dim)
-        chosen = np.clip(chosen, low, high)
-        windows.set_actions(live, chosen)
+        chosen = np.clip(policy.act(live, obs[live], lengths[live]), low, high)  # (n_live, act_dim)
         actions[live] = chosen
         obs, rewards, terminations, truncations = _step_live(envs, live, actions, obs)
+        policy.observe(live, chosen, rewards[live])
         returns[live] += rewards[live]
-        rtg[live] -= rewards[live]
         lengths[live] += 1
         live = live[~(terminations[live] | truncations[live])]
+        if on_step is not None:
+            on_step(len(live))
     return returns, lengths
 
 
@@ -244,7 +276,7 @@ def _step_live(envs: Any, live: np.ndarray, actions: np.ndarray, obs: np.ndarray
 # --------------------------------------------------------------------------- sequential reference
 @torch.no_grad()
 def evaluate_sequential(
-    model: DecisionTransformer,
+    model: torch.nn.Module,
     spec: DataSpec,
     *,
     context_len: int,
@@ -280,7 +312,7 @@ def evaluate_sequential(
 
 
 def run_episode(
-    model: DecisionTransformer,
+    model: torch.nn.Module,
     spec: DataSpec,
     env: Any,
     context_len: int,
@@ -327,6 +359,36 @@ def run_episode(
 
 
 # --------------------------------------------------------------------------- run directories
+@dataclass(frozen=True)
+class PlannerFlags:
+    """The Trajectory Transformer's planner settings for `seqrl eval` (unset: the authors' defaults
+    and per-task presets; see seqrl.families.tt.planner)."""
+
+    plan_mode: Literal["reward", "likelihood"] | None = None
+    """reward: beam search for reward plus value (offline RL); likelihood: the most probable trajectory (imitation)."""
+    horizon: int | None = None
+    """Planning horizon in transitions (default 15; halfcheetah 5)."""
+    beam_width: int | None = None
+    """Beams kept per environment (default 128; halfcheetah 32)."""
+    expansion: int | None = None
+    """Candidates sampled per beam each step (default 2)."""
+    action_cdf: float | None = None
+    """Sample action tokens from the most likely bins holding this much probability (default 0.6)."""
+    action_top_k: int | None = None
+    """Or from the k most likely bins (default: off)."""
+    context_transitions: int | None = None
+    """Transitions of history the model sees (default 5)."""
+    replan_every: int | None = None
+    """Plan every k steps, taking the plan's actions open-loop in between (default 1)."""
+    no_cache: bool = False
+    """Re-encode the window for every token, as the authors' planner does (slow; the reference)."""
+
+    def overrides(self) -> dict[str, Any]:
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("plan_mode", "no_cache")}
+        values.update(mode=self.plan_mode, use_cache=False if self.no_cache else None)
+        return {k: v for k, v in values.items() if v is not None}
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -338,59 +400,113 @@ def evaluate_run(
     vectorization: Literal["sync", "async"] = "sync",
     video: str | Path | None = None,
     write: bool = True,
+    planner: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a run directory's latest checkpoint; the report is also written to
-    RUN_DIR/eval.json (atomically) unless `write=False`. `seed` defaults to the run's eval_seed."""
+    """Evaluate a run directory's latest checkpoint (any family); the report is also written to
+    RUN_DIR/eval.json (atomically) unless `write=False`. `seed` defaults to the run's eval_seed.
+    `planner` overrides a TT run's planner settings; `progress` shows env steps as they happen."""
     from seqrl.checkpoint import load_run
+    from seqrl.families import get_family
     from seqrl.runs import write_json_atomic
-    from seqrl.train import resolve_device
+    from seqrl.runtime import resolve_device
 
     run_dir = Path(run_dir)
     torch_device = resolve_device(device)
     run = load_run(run_dir, torch_device)
+    family = get_family(run.family)
     seed = run.config.eval_seed if seed is None else int(seed)
     env_id = resolve_env_id(run.spec, env_id)
     start = time.perf_counter()
-    results = evaluate(
-        run.model, run.spec, context_len=run.config.context_len, targets=targets, episodes=episodes, seed=seed, device=torch_device,
-        env_id=env_id, vectorization=vectorization,
-    )
+    counter = _EnvStepProgress(f"eval {run_dir.name}", episodes) if progress else None
+    try:
+        results = evaluate(
+            run.model, run.spec, config=run.config, targets=targets, episodes=episodes, seed=seed, device=torch_device,
+            env_id=env_id, vectorization=vectorization, planner=planner, on_step=counter,
+        )
+    finally:
+        if counter is not None:
+            counter.close()
+    wall = time.perf_counter() - start
     report: dict[str, Any] = {
         "run_dir": str(run_dir),
         "step": run.step,
-        "model": run.config.model,
+        "family": run.family,
+        "model": family.describe(run.config),
         "dataset": run.spec.dataset,
         "env_id": env_id,
         "episodes": episodes,
         "seed": seed,
         "device": str(torch_device),
         "vectorization": vectorization,
-        "wall_time_s": time.perf_counter() - start,
+        "wall_time_s": wall,
+        "wall_time_per_episode_s": wall / (episodes * len(results)),
         "ref_min_score": run.spec.ref_min_score,
         "ref_max_score": run.spec.ref_max_score,
         "results": results,
     }
+    policy = family.make_policy(run.model, run.spec, run.config, results[0]["target"], settings=planner, device=torch_device)
+    if hasattr(policy, "settings"):
+        report["planner"] = policy.settings.to_dict()
     if video is not None:
         from seqrl.evaluation.video import record_episode
 
-        record_episode(run.model, run.spec, video, context_len=run.config.context_len, target=results[0]["target"], seed=seed, device=torch_device, env_id=env_id)
+        record_episode(run.model, run.spec, video, config=run.config, target=results[0]["target"], seed=seed,
+                       device=torch_device, env_id=env_id, planner=planner)
         report["video"] = str(video)
     if write:
         write_json_atomic(run_dir / EVAL_FILE, report)
     return report
 
 
+class _EnvStepProgress:
+    """Counts env steps of an evaluation: a tqdm bar on a terminal, a line every 30 s otherwise."""
+
+    def __init__(self, desc: str, episodes: int, every: float = 30.0) -> None:
+        import sys
+
+        self.desc, self.every, self.steps, self.calls = desc, every, 0, 0
+        self.start = self.last = time.perf_counter()
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=desc, unit="env step", dynamic_ncols=True)
+
+    def __call__(self, live: int) -> None:
+        self.calls += 1
+        if live == 0 or self.calls == 1:
+            return  # the reset (first call) and the end of a condition take no step
+        self.steps += live
+        if self.bar is not None:
+            self.bar.update(live)
+            self.bar.set_postfix(live=live)
+            return
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            import sys
+
+            self.last = now
+            print(f"{self.desc}: {self.steps} env steps, {live} episodes running, "
+                  f"{self.steps / (now - self.start):.1f} env steps/s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def results_table(report: dict[str, Any], title: str | None = None) -> Any:
     """A rich Table of an `evaluate_run` report: one row per target."""
     from rich.table import Table
 
-    table = Table(title=title or f"{report['run_dir']} (step {report['step']}, {report['episodes']} episodes, {report['env_id']})")
+    table = Table(title=title or f"{report['run_dir']} ({report.get('model', '?')}, step {report['step']}, "
+                                 f"{report['episodes']} episodes, {report['env_id']})")
     for column in ("target", "return", "score", "length"):
         table.add_column(column, justify="right")
     for r in report["results"]:
         score = "-" if r["score_mean"] is None else f"{r['score_mean']:.1f} ± {r['score_std']:.1f}"
         table.add_row(
-            f"{r['target']:g}", f"{r['return_mean']:.1f} ± {r['return_std']:.1f}", score,
+            "-" if r["target"] is None else f"{r['target']:g}", f"{r['return_mean']:.1f} ± {r['return_std']:.1f}", score,
             f"{r['length_mean']:.0f} ± {r['length_std']:.0f}",
         )
     return table
@@ -407,8 +523,13 @@ def eval_command(
     vectorization: Literal["sync", "async"] = "sync",
     video: str | None = None,
     threads: int | None = None,
+    planner: "tyro.conf.OmitArgPrefixes[PlannerFlags]" = PlannerFlags(),  # noqa: F821
+    progress: bool = True,
 ) -> None:
-    """Evaluate a trained run in its environment, for each target return; writes RUN_DIR/eval.json.
+    """Evaluate a trained run (any family) in its environment; writes RUN_DIR/eval.json.
+
+    A Decision Transformer is evaluated for each target return; a Trajectory Transformer plans
+    with beam search (the planner flags below; slow: it shows progress).
 
     Args:
         run_dir: Run directory (or checkpoint file) to evaluate.
@@ -421,6 +542,8 @@ def eval_command(
         vectorization: Step the environments in this process (sync) or in subprocesses (async).
         video: Also record one episode (first target, first seed) to this .gif or .mp4 file.
         threads: CPU threads for torch (default: torch's, one per core; see seqrl.threads).
+        planner: Trajectory Transformer planner settings.
+        progress: Report env steps while evaluating.
     """
     import json as json_module
 
@@ -429,7 +552,7 @@ def eval_command(
     with torch_threads(threads):
         report = evaluate_run(
             run_dir, episodes=episodes, targets=targets, seed=seed, device=device, env_id=env,
-            vectorization=vectorization, video=video,
+            vectorization=vectorization, video=video, planner=planner.overrides(), progress=progress and not json,
         )
     if json:
         print(json_module.dumps(report, indent=2))

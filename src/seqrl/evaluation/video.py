@@ -1,7 +1,8 @@
 """Record one evaluation episode as a GIF (pure Python, via Pillow) or MP4 (needs imageio-ffmpeg).
 
-A separate single env with `render_mode="rgb_array"` runs the reference loop of evaluate.py
-(`run_episode`), so the recorded episode is the one `evaluate_sequential` would score.
+One env with `render_mode="rgb_array"` runs evaluate.py's rollout loop with the run's family
+policy, so the recorded episode is the one `evaluate` scores for that seed (for deterministic
+decoding).
 """
 
 from __future__ import annotations
@@ -13,29 +14,31 @@ import numpy as np
 import torch
 
 from seqrl.errors import ConfigError
-from seqrl.evaluation.evaluate import _check_spaces, _generator, resolve_env_id, run_episode
-from seqrl.models.dt import DecisionTransformer
+from seqrl.evaluation.evaluate import _check_spaces, _ContextOnly, resolve_env_id, rollout
+from seqrl.families import get_family
 from seqrl.models.spec import DataSpec
 
 
 def record_episode(
-    model: DecisionTransformer,
+    model: torch.nn.Module,
     spec: DataSpec,
     path: str | Path,
     *,
-    context_len: int,
-    target: float,
+    context_len: int | None = None,
+    config: Any = None,
+    target: float | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     env_id: str | None = None,
     frame_skip: int = 1,
+    planner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run one episode (seed `seed`, conditioned on `target`) and write its frames to `path`.
+    """Run one episode (seed `seed`; a DT conditioned on `target`) and write its frames to `path`.
 
-    `frame_skip` keeps every n-th frame (long episodes make large GIFs). Returns the episode's
-    return, length and the number of frames written.
+    Any family: the episode is driven by the family's policy, as `evaluate` drives it (`config`
+    is the run's; a DT may pass `context_len` alone). `frame_skip` keeps every n-th frame (long
+    episodes make large GIFs). Returns the episode's return, length and the number of frames written.
     """
-    import gymnasium as gym
     import imageio.v2 as imageio
 
     path = Path(path)
@@ -47,21 +50,30 @@ def record_episode(
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
             raise ConfigError("MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); or write a .gif") from None
+    if config is None:
+        if context_len is None:
+            raise ConfigError("record_episode needs the run's config (or a DT's context_len)")
+        config = _ContextOnly(int(context_len))
     env_id = resolve_env_id(spec, env_id)
     device = torch.device(device)
-    env = gym.make(env_id, render_mode="rgb_array")
+    from seqrl.collect.rollout import make_vector_env
+
+    envs = make_vector_env(env_id, 1, autoreset_mode="same_step", vectorization="sync",
+                           env_kwargs={"render_mode": "rgb_array"})
     frames: list[np.ndarray] = []
     was_training = model.training
     model.eval()
     try:
-        low, high = _check_spaces(spec, env_id, env.observation_space, env.action_space)
-        episode_return, length = run_episode(
-            model, spec, env, context_len, target, seed, device, low, high, _generator(seed, device),
-            on_step=lambda: frames.append(env.render()),
-        )
-        fps = float(env.metadata.get("render_fps", 30)) / frame_skip
+        low, high = _check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
+        family = get_family(getattr(model, "family", None))
+        condition = target if target is not None else family.conditions(config, spec, None)[0]
+        policy = family.make_policy(model, spec, config, condition, settings=planner, device=device)
+        returns, lengths = rollout(policy, envs, seed, low, high,
+                                   on_step=lambda live: frames.append(envs.envs[0].render()))
+        episode_return, length = float(returns[0]), int(lengths[0])
+        fps = float(envs.envs[0].metadata.get("render_fps", 30)) / frame_skip
     finally:
-        env.close()
+        envs.close()
         model.train(was_training)
     frames = frames[::frame_skip]
     path.parent.mkdir(parents=True, exist_ok=True)

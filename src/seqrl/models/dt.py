@@ -25,6 +25,8 @@ from seqrl.models.spec import DataSpec
 
 
 class DecisionTransformer(nn.Module):
+    family = "dt"  # the family tag evaluation looks the policy up by (seqrl.families)
+
     def __init__(self, cfg: TrainConfig, spec: DataSpec, tokenizer: TorchActionTokenizer | None = None) -> None:
         super().__init__()
         self.spec = spec
@@ -106,6 +108,10 @@ class DecisionTransformer(nn.Module):
         hidden, tokens = self(batch.returns_to_go, batch.states, batch.actions, batch.timesteps)
         prediction = self.codec.head(hidden)
         return self.codec.head.loss(prediction, batch.actions, tokens, batch.mask)
+
+    def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """What the training loop calls: the loss and its named terms (the DT's loss has one term)."""
+        return self.loss(batch), {}
 
     # ----------------------------------------------------------------------- inference
     @torch.no_grad()

@@ -37,17 +37,23 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None
+        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None,
+        key_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, L, D) -> (B, L, D), or (B, Q, D) at the positions `queries` (see `select`).
 
         With `cache` (a list), this layer's keys and values, (B, H, L, D/H) each, are appended to it.
+        `key_mask` (L,) bool: positions no query may attend to are False (on top of the causal
+        mask; the TT's value masking). Not combined with `queries`.
         """
         B, L, D = x.shape
         H = self.n_heads
         if queries is None:
             q, k, v = self.qkv(x).split(D, dim=2)  # 3 x (B, L, D)
             mask, causal = None, True
+            if key_mask is not None:
+                positions = torch.arange(L, device=x.device)
+                mask, causal = (positions[None, :] <= positions[:, None]) & key_mask[None, :L], False  # (L, L)
         else:
             w_q, w_kv = self.qkv.weight.split([D, 2 * D])
             b_q, b_kv = self.qkv.bias.split([D, 2 * D])
@@ -66,7 +72,10 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(B, -1, D)
         return self.resid_dropout(self.proj(y))
 
-    def extend(self, x: torch.Tensor, position: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    def extend(
+        self, x: torch.Tensor, position: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+        key_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, 1, D) -> (B, 1, D): one new token per row, at flat `position` (B,), against the cache.
 
         `keys`/`values` (B, H, L, D/H) hold a forward's keys and values; the new token's are written
@@ -80,9 +89,11 @@ class CausalSelfAttention(nn.Module):
         keys[rows, :, position] = k[:, :, 0]
         values[rows, :, position] = v[:, :, 0]
         L = keys.shape[2]
-        mask = (torch.arange(L, device=x.device) <= position[:, None]).view(B, 1, 1, L)
+        mask = torch.arange(L, device=x.device) <= position[:, None]  # (B, L)
+        if key_mask is not None:
+            mask = mask & key_mask[None, :L]
         y = F.scaled_dot_product_attention(
-            q, keys, values, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+            q, keys, values, attn_mask=mask.view(B, 1, 1, L), dropout_p=self.attn_dropout if self.training else 0.0
         )  # (B, H, 1, D/H)
         return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, 1, D)))
 
@@ -107,15 +118,19 @@ class Block(nn.Module):
         self.mlp = MLP(dim, dropout)
 
     def forward(
-        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None
+        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None,
+        key_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         residual = x if queries is None else select(x, queries)  # (B, L or Q, D)
-        x = residual + self.attn(self.ln_1(x), queries, cache)
+        x = residual + self.attn(self.ln_1(x), queries, cache, key_mask)
         return x + self.mlp(self.ln_2(x))
 
-    def extend(self, x: torch.Tensor, position: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def extend(
+        self, x: torch.Tensor, position: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
+        key_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """`forward` for one new token per row, attending to cached keys and values (see CausalSelfAttention.extend)."""
-        x = x + self.attn.extend(self.ln_1(x), position, *kv)
+        x = x + self.attn.extend(self.ln_1(x), position, *kv, key_mask)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -134,7 +149,8 @@ class GPT(nn.Module):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layers))
 
     def forward(
-        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None
+        self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None,
+        key_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, L, D) -> (B, L, D); with `queries`, only the outputs at those positions, (B, Q, D).
 
@@ -143,10 +159,12 @@ class GPT(nn.Module):
         block computes keys and values at every position even with `queries`.
         """
         for block in self.blocks[:-1]:
-            x = block(x, cache=cache)
-        return self.ln_f(self.blocks[-1](x, queries, cache))
+            x = block(x, cache=cache, key_mask=key_mask)
+        return self.ln_f(self.blocks[-1](x, queries, cache, key_mask))
 
-    def extend(self, x: torch.Tensor, position: torch.Tensor, cache: list) -> torch.Tensor:
+    def extend(
+        self, x: torch.Tensor, position: torch.Tensor, cache: list, key_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The output at one new token per row, (B, 1, D), without re-running the sequence.
 
         `x` (B, 1, D) embeds the token at flat `position` (B,) of each row; `cache` is a `forward`'s
@@ -154,7 +172,7 @@ class GPT(nn.Module):
         Equal to `forward(...)` at `position`, up to float rounding; the cache is updated in place.
         """
         for block, kv in zip(self.blocks, cache):
-            x = block.extend(x, position, kv)
+            x = block.extend(x, position, kv, key_mask)
         return self.ln_f(x)
 
 

@@ -1,0 +1,126 @@
+"""Model families: what the one training loop, checkpoints, evaluation, sweeps and reports
+look up by a run's family tag, instead of branching on it.
+
+A family is a small object with these jobs (see `Family`):
+
+1. fit its artefacts from the data (the DT's action tokenizer, the TT's discretizer);
+2. build the model (an `nn.Module` with `loss_terms(batch)` and `param_groups(weight_decay)`);
+3. build a sampler of training batches;
+4. build a policy for evaluation (the DT's return-to-go bookkeeping, the TT's planner);
+5. say which conditions to evaluate under (DT: target returns; TT: none).
+
+Families register themselves in `FAMILIES` when `seqrl.families` is imported. A run written
+before families existed has no tag and is a Decision Transformer run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from seqrl.errors import ConfigError
+
+DEFAULT_FAMILY = "dt"  # the family of runs written before checkpoints carried a tag
+
+
+class Policy(Protocol):
+    """What the rollout loop drives: one object acting for `n` episodes run side by side.
+
+    Rows are sub-environment indices; the loop passes only the live ones.
+    """
+
+    def reset(self, n: int, seed: int) -> None:
+        """Start `n` episodes (sampling draws from a generator seeded with `seed`)."""
+
+    def act(self, rows: np.ndarray, observations: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
+        """Actions (len(rows), act_dim) for raw observations (len(rows), obs_dim) at `timesteps`."""
+
+    def observe(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """The actions the environments took (clipped) and the rewards they returned."""
+
+
+class Family:
+    """The interface every family implements (the methods raise until a family overrides them)."""
+
+    tag: str = ""
+    config_class: type = object
+    model_names: tuple[str, ...] = ()  # the `model` values of this family's configs
+    artefacts_key: str = "artefacts"  # where the checkpoint stores the fitted artefacts
+
+    def resolve(self, cfg: Any) -> Any:
+        """`cfg` with the dataset's presets filled in (what the run directory records)."""
+        return cfg
+
+    def make_spec(self, cfg: Any, dataset: Any) -> Any:
+        raise NotImplementedError
+
+    def fit_artefacts(self, cfg: Any, dataset: Any, spec: Any) -> Any:
+        raise NotImplementedError
+
+    def artefacts_to_payload(self, artefacts: Any) -> Any:
+        raise NotImplementedError
+
+    def artefacts_from_payload(self, state: Any) -> Any:
+        raise NotImplementedError
+
+    def build_model(self, cfg: Any, spec: Any, artefacts: Any) -> Any:
+        raise NotImplementedError
+
+    def build_sampler(self, cfg: Any, dataset: Any, spec: Any, artefacts: Any) -> Any:
+        raise NotImplementedError
+
+    def conditions(self, cfg: Any, spec: Any, requested: Sequence[float] | None = None) -> tuple:
+        """What to evaluate under, one result row each (DT: target returns; TT: `(None,)`)."""
+        raise NotImplementedError
+
+    def make_policy(self, model: Any, spec: Any, cfg: Any, condition: Any, settings: dict[str, Any] | None = None,
+                    device: Any = None) -> Policy:
+        raise NotImplementedError
+
+    def describe(self, cfg: Any) -> str:
+        """A short label of the model (table rows, run names)."""
+        return getattr(cfg, "model", self.tag)
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    FAMILIES[family.tag] = family
+    return family
+
+
+def _load_builtin() -> None:
+    # Imported lazily (the families import models and data, which import this module's users);
+    # importing a module twice is a dictionary lookup.
+    from seqrl.families import dt, tt  # noqa: F401 (registers them)
+
+
+def get_family(tag: str | None) -> Family:
+    """The family registered under `tag` (None: a run from before families, a DT)."""
+    _load_builtin()
+    tag = DEFAULT_FAMILY if tag is None else tag
+    try:
+        return FAMILIES[tag]
+    except KeyError:
+        raise ConfigError(f"unknown model family {tag!r}; known: {', '.join(sorted(FAMILIES))}") from None
+
+
+def family_of(cfg: Any) -> Family:
+    return get_family(getattr(cfg, "family", None))
+
+
+def family_of_model_name(model: str) -> Family:
+    """The family that provides `model` (a DT action representation, or `tt`)."""
+    _load_builtin()
+    for family in FAMILIES.values():
+        if model in family.model_names:
+            return family
+    names = [name for family in FAMILIES.values() for name in family.model_names]
+    raise ConfigError(f"unknown model {model!r}; choose from {', '.join(names)}")
+
+
+def config_from_dict(values: dict[str, Any]) -> Any:
+    """A run's config from its config.json / checkpoint dict, of the family it names."""
+    return get_family(values.get("family")).config_class.from_dict(values)

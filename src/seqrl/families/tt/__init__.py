@@ -1,0 +1,119 @@
+"""The Trajectory Transformer as a family: discretizer artefact, model, window sampler, and the
+beam-search planner as its evaluation policy."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from seqrl.families import Family, register
+from seqrl.families.tt.config import TTConfig
+from seqrl.families.tt.planner import PlannerSettings, beam_plan, planner_settings
+
+
+class TTPolicy:
+    """Plans for n environments at once; each keeps its last `context_transitions` transitions.
+
+    The context holds the raw observations, the actions taken, the rewards received and a value
+    of 0 (the authors' placeholder: the planner never reads a context value). Planning happens
+    every `replan_every` steps; in between, the plan's next actions are taken open-loop.
+    """
+
+    def __init__(self, model: Any, settings: PlannerSettings, device: torch.device) -> None:
+        self.model, self.settings, self.device = model, settings, device
+        d = model.discretizer
+        self.obs_dim, self.act_dim, self.T = model.observation_dim, model.action_dim, model.transition_dim
+        self._action_table = d.value_table[self.obs_dim : self.obs_dim + self.act_dim]  # (act_dim, bins)
+        self._action_offsets = d.offsets[self.obs_dim : self.obs_dim + self.act_dim]
+
+    def reset(self, n: int, seed: int) -> None:
+        self.history = torch.zeros(n, 0, self.T, dtype=torch.long, device=self.device)  # (n, m, T)
+        self.generators = [torch.Generator(device=self.device).manual_seed(int(seed) + i) for i in range(n)]
+        self.plans = torch.zeros(n, self.settings.horizon, self.T, dtype=torch.long, device=self.device)
+        self.observations = np.zeros((n, self.obs_dim), np.float32)
+
+    def _encode(self, rows: np.ndarray, observations: np.ndarray, actions: np.ndarray | None = None,
+                rewards: np.ndarray | None = None) -> torch.Tensor:
+        """(len(rows), T) token ids of transitions [obs, action, reward, value 0] (zeros where not given)."""
+        joined = np.zeros((len(rows), self.T), np.float32)
+        joined[:, : self.obs_dim] = observations
+        if actions is not None:
+            joined[:, self.obs_dim : self.obs_dim + self.act_dim] = actions
+            joined[:, self.T - 2] = rewards
+        return self.model.discretizer.encode(torch.from_numpy(joined).to(self.device))
+
+    def act(self, rows: np.ndarray, observations: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
+        observations = np.asarray(observations, np.float32)
+        self.observations[rows] = observations
+        due = int(timesteps[0]) % self.settings.replan_every
+        if len(set(int(t) for t in timesteps)) != 1:
+            raise ValueError("the TT policy plans for environments at the same step of their episodes")
+        index = torch.as_tensor(rows, device=self.device)
+        if due == 0:
+            current = self._encode(rows, observations)[:, : self.obs_dim]  # (n_rows, obs_dim)
+            prefix = torch.cat([self.history[index].flatten(1), current], dim=1)
+            self.plans[index] = beam_plan(self.model, prefix, self.settings, [self.generators[int(i)] for i in rows])
+        tokens = self.plans[index, due, self.obs_dim : self.obs_dim + self.act_dim]  # (n_rows, act_dim)
+        local = tokens - self._action_offsets
+        return self._action_table.gather(1, local.t()).t().float().cpu().numpy()
+
+    def observe(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        step = torch.zeros(self.history.shape[0], self.T, dtype=torch.long, device=self.device)
+        step[torch.as_tensor(rows, device=self.device)] = self._encode(rows, self.observations[rows], actions, rewards)
+        keep = self.settings.context_transitions
+        self.history = torch.cat([self.history, step[:, None]], dim=1)[:, -keep:]
+
+
+class TrajectoryTransformerFamily(Family):
+    tag = "tt"
+    config_class = TTConfig
+    model_names = ("tt",)
+
+    def make_spec(self, cfg: TTConfig, dataset: Any) -> Any:
+        from seqrl.models.spec import DataSpec
+
+        return DataSpec.from_dataset(dataset, rtg_scale=1.0, targets=())
+
+    def fit_artefacts(self, cfg: TTConfig, dataset: Any, spec: Any) -> Any:
+        from seqrl.families.tt.data import fit_discretizer, joined_transitions
+
+        return fit_discretizer(joined_transitions(dataset, cfg.discount, cfg.termination_penalty), cfg.num_bins, cfg.binning)
+
+    def artefacts_to_payload(self, artefacts: Any) -> Any:
+        from seqrl.checkpoint import tokenizer_to_payload
+
+        return tokenizer_to_payload(artefacts)
+
+    def artefacts_from_payload(self, state: Any) -> Any:
+        from seqrl.checkpoint import tokenizer_from_payload
+
+        return tokenizer_from_payload(state)
+
+    def build_model(self, cfg: TTConfig, spec: Any, artefacts: Any) -> Any:
+        from seqrl.data.tokenizer import TorchActionTokenizer
+        from seqrl.families.tt.model import TrajectoryTransformer
+
+        return TrajectoryTransformer(cfg, spec, TorchActionTokenizer(artefacts))
+
+    def build_sampler(self, cfg: TTConfig, dataset: Any, spec: Any, artefacts: Any) -> Any:
+        from seqrl.families.tt.data import TransitionWindowSampler
+
+        return TransitionWindowSampler(dataset, artefacts, sequence_length=cfg.sequence_length, step=cfg.step,
+                                       discount=cfg.discount, termination_penalty=cfg.termination_penalty)
+
+    def conditions(self, cfg: TTConfig, spec: Any, requested: Sequence[float] | None = None) -> tuple:
+        if requested:
+            from seqrl.errors import ConfigError
+
+            raise ConfigError("the Trajectory Transformer plans for reward, not for a target return: drop --targets")
+        return (None,)
+
+    def make_policy(self, model: Any, spec: Any, cfg: TTConfig, condition: Any, settings: dict[str, Any] | None = None,
+                    device: Any = None) -> TTPolicy:
+        device = torch.device(device) if device is not None else next(model.parameters()).device
+        return TTPolicy(model, planner_settings(spec.dataset, cfg.discount, settings), device)
+
+
+register(TrajectoryTransformerFamily())

@@ -1,0 +1,90 @@
+"""The Trajectory Transformer's config: the authors' data, model and optimiser settings as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from seqrl.config import RunConfig
+from seqrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TTConfig(RunConfig):
+    """Train a Trajectory Transformer: every dimension of (state, action, reward, value) a token."""
+
+    family: Literal["dt", "tt"] = "tt"
+    """Model family: tt, the Trajectory Transformer (these flags), or dt, the Decision Transformer."""
+    model: Literal["tt"] = "tt"
+    """The TT has one model (the name sweeps and reports use)."""
+    num_bins: int = 100
+    """Bins per dimension of state, action, reward and value (the authors' N)."""
+    binning: Literal["quantile", "uniform"] = "quantile"
+    """Bin edges at data quantiles (the authors' code) or on a uniform grid (the paper)."""
+    discount: float = 0.99
+    """Discount of the value token V_t (the reward-to-go from t+1 on)."""
+    termination_penalty: float | None = -100.0
+    """Reward that replaces the last reward of an episode that ended in a terminal state (None: keep it)."""
+    sequence_length: int = 10
+    """Transitions per training window (the model's context is this many transitions, minus one token)."""
+    step: int = 1
+    """Take every `step`-th transition inside a window (the authors' subsampling; 1 uses them all)."""
+    embed_dim: int = 128
+    """Transformer width."""
+    n_layers: int = 4
+    """Transformer blocks."""
+    n_heads: int = 4
+    """Attention heads."""
+    dropout: float = 0.1
+    """Dropout on embeddings, attention and residual branches."""
+    action_weight: float = 5.0
+    """Loss weight of action tokens."""
+    reward_weight: float = 1.0
+    """Loss weight of reward tokens."""
+    value_weight: float = 1.0
+    """Loss weight of value tokens."""
+    mask_values: bool = False
+    """Hide value tokens from attention (the authors' option): no position attends to a value token."""
+
+    # The authors' optimiser (trajectory-transformer's config/offline.py), not the DT's.
+    steps: int = 50_000
+    """Gradient steps."""
+    batch_size: int = 256
+    """Windows per step."""
+    learning_rate: float = 6e-4
+    """AdamW peak learning rate."""
+    weight_decay: float = 0.1
+    """AdamW weight decay on weight matrices (not on norms, biases or embeddings)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    warmup_steps: int = 1000
+    """Linear learning-rate warm-up steps."""
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    """After warm-up: cosine decay to --min-lr-ratio of the peak at the last step, clamped there
+    (the authors' schedule is not clamped and climbs back up past its end)."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this (0 disables)."""
+    eval_episodes: int = 5
+    """Episodes for evaluation during training (planning is slow)."""
+
+    def __post_init__(self) -> None:
+        if self.family != "tt":
+            raise ConfigError(f"TTConfig is the Trajectory Transformer's config (family tt), got family {self.family!r}")
+        self._check_run_fields()
+        for name in ("num_bins", "sequence_length", "step", "embed_dim", "n_layers", "n_heads", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.num_bins < 2:
+            raise ConfigError(f"--num-bins must be >= 2, got {self.num_bins}")
+        if self.sequence_length < 2:
+            raise ConfigError(f"--sequence-length must be >= 2 transitions, got {self.sequence_length}")
+        if self.embed_dim % self.n_heads:
+            raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.discount <= 1.0:
+            raise ConfigError(f"--discount must be in (0, 1], got {self.discount}")
+        for name in ("action_weight", "reward_weight", "value_weight"):
+            value = getattr(self, name)
+            if not value >= 0 or value == float("inf"):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
