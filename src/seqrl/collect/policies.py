@@ -5,8 +5,13 @@ actions of shape (n_envs, act_dim), plus a `spec` dict (JSON-able) that says wha
 spec goes into the dataset's metadata so a dataset always records which policy made it.
 
 - `ZooPolicy` / `load_zoo_policy`: Stable-Baselines3 agents laid out as rl-baselines3-zoo
-  (`ALGO/ENV-v3_1/ENV-v3.zip`, optional `ENV-v3_1/ENV-v3/vecnormalize.pkl`), loaded without the
-  old `gym` package.
+  (`ALGO/ENV-vN_1/ENV-vN.zip`, optional `ENV-vN_1/ENV-vN/vecnormalize.pkl`), loaded without the
+  old `gym` package, with the observation they were trained on rebuilt (env_kwargs, the
+  TimeFeatureWrapper's time feature, a matching layout; see `seqrl.collect.zoo`).
+
+Policies whose input depends on the episode so far (the time feature) have a `reset(mask)`
+method: the rollout loops call it with the environments whose next observation starts an
+episode (all of them after the first reset).
 - `LunarLanderHeuristic`: gymnasium's hand-written lander controller, vectorized.
 - `RandomPolicy`: uniform over the action box.
 - `GaussianNoise`: adds seeded Gaussian noise to another policy's actions, clipped to the box.
@@ -49,6 +54,13 @@ class Policy(Protocol):
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:  # (n_envs, obs_dim) -> (n_envs, act_dim)
         ...
+
+
+def reset_episodes(policy: Any, starts: np.ndarray) -> None:
+    """Tell `policy` (if it keeps per-episode state) which environments start a new episode."""
+    reset = getattr(policy, "reset", None)
+    if reset is not None:
+        reset(np.asarray(starts, dtype=bool))
 
 
 # --------------------------------------------------------------------------- observation scaling
@@ -97,6 +109,14 @@ class _VecNormalizeUnpickler(pickle.Unpickler):
         ("numpy.random._pickle", "__randomstate_ctor"),
         ("numpy.random._pickle", "__generator_ctor"),
         ("numpy.random._pickle", "__bit_generator_ctor"),
+        # The spaces' generators, pickled by files written with gymnasium spaces.
+        ("numpy.random._pcg64", "PCG64"),
+        ("numpy.random._pcg64", "PCG64DXSM"),
+        ("numpy.random._mt19937", "MT19937"),
+        ("numpy.random._philox", "Philox"),
+        ("numpy.random._sfc64", "SFC64"),
+        ("numpy.random.bit_generator", "SeedSequence"),
+        ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
         ("collections", "OrderedDict"),
     }
 
@@ -105,8 +125,9 @@ class _VecNormalizeUnpickler(pickle.Unpickler):
             return _PickledState
         if module == "gym" or module.startswith("gym."):
             module = "gymnasium" + module[len("gym") :]
-            if module.startswith("gymnasium.spaces"):
-                return super().find_class(module, name)
+        if module.startswith("gymnasium.spaces"):
+            # Files written with `gym` (the zoo's) and with gymnasium (SB3 >= 2.0) alike.
+            return super().find_class(module, name)
         # Pickles from numpy 1.x name `numpy.core`, which numpy 2 renamed `numpy._core`.
         if module.startswith("numpy.core"):
             module = "numpy._core" + module[len("numpy.core") :]
@@ -152,8 +173,13 @@ def zoo_paths(zoo: str | Path, algo: str, env_id: str) -> tuple[Path, Path]:
 
 
 def available_zoo_algos(zoo: str | Path, env_id: str) -> list[str]:
-    """Algorithms that have a checkpoint for `env_id` in the zoo folder."""
-    return [a for a in ZOO_ALGOS if zoo_paths(zoo, a, env_id)[0].is_file()]
+    """Algorithms that have a checkpoint for `env_id`'s task (any version) in the zoo folder."""
+    from seqrl.collect.zoo import agent_runs
+
+    return [
+        a for a in ZOO_ALGOS
+        if any((run / f"{run.name.rsplit('_', 1)[0]}.zip").is_file() for run in agent_runs(Path(zoo), a, env_id))
+    ]
 
 
 class ZooPolicy:
@@ -178,6 +204,8 @@ class ZooPolicy:
         seed: int | np.random.Generator | None = None,
         spec: dict[str, Any] | None = None,
         num_threads: int | None = 1,
+        time_feature: Any = None,
+        layout: Any = None,
     ) -> None:
         self.model = model
         self.num_threads = num_threads
@@ -185,11 +213,33 @@ class ZooPolicy:
         self.deterministic = deterministic
         self._rng = np.random.default_rng(seed)
         self.spec = dict(spec or {}, deterministic=deterministic)
+        self.time_feature = time_feature  # seqrl.collect.zoo.TimeFeature, if trained behind the wrapper
+        self.layout = layout  # seqrl.collect.zoo.Layout: the env (and kwargs) it runs in
+        self._steps: np.ndarray | None = None  # per env: steps into the current episode
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def reset(self, starts: np.ndarray) -> None:
+        """Environments `starts` begin a new episode with the next observation."""
+        starts = np.asarray(starts, dtype=bool)
+        if self._steps is None or len(self._steps) != len(starts):
+            self._steps = np.zeros(len(starts), dtype=np.int64)
+        else:
+            self._steps[starts] = 0
+
+    def observations(self, obs: np.ndarray) -> np.ndarray:
+        """What the network was trained on: the env's observation, plus the time feature (and
+        the step counters advance), then VecNormalize's scaling."""
         obs = np.asarray(obs, dtype=np.float64)
+        if self.time_feature is not None:
+            if self._steps is None or len(self._steps) != len(obs):
+                self._steps = np.zeros(len(obs), dtype=np.int64)
+            obs = np.concatenate([obs, self.time_feature(self._steps)], axis=1)
+            self._steps = self._steps + 1
         if self.normalizer is not None:
             obs = self.normalizer(obs)
+        return obs
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = self.observations(obs)
         with torch_threads(self.num_threads):
             if self.deterministic:
                 actions, _ = self.model.predict(obs, deterministic=True)
@@ -213,24 +263,12 @@ def _pickled_functions(model_path: Path) -> list[str]:
     ]
 
 
-def _gymnasium_spaces(env_id: str) -> tuple[Any, Any]:
-    import gymnasium as gym
-
-    try:
-        env = gym.make(env_id)
-    except gym.error.Error as exc:
-        raise ConfigError(f"unknown environment {env_id!r}: {exc}") from exc
-    try:
-        return env.observation_space, env.action_space
-    finally:
-        env.close()
-
-
 def load_zoo_policy(
     zoo: str | Path | None,
     algo: str,
     env_id: str,
     *,
+    env_kwargs: dict[str, Any] | None = None,
     deterministic: bool = True,
     seed: int | None = None,
     device: str = "cpu",
@@ -238,9 +276,19 @@ def load_zoo_policy(
 ) -> ZooPolicy:
     """Load the zoo's `algo` agent for `env_id` (a gymnasium id such as 'Hopper-v5').
 
-    The checkpoints were trained on the -v3 MuJoCo tasks; the -v5 tasks have the same observation
-    and action layouts, so the -v5 spaces are handed to SB3 in place of the pickled `gym` ones.
+    The agent's folder may be for another version of the task (the zoo's are -v3). Its
+    config.yml, env_kwargs.yml and env_wrapper say what its network was trained on, and that
+    observation is rebuilt: the env is made with the agent's env_kwargs (`env_kwargs` override
+    them), with a layout keyword if the default layout has the wrong size (see
+    `seqrl.collect.zoo.resolve_layout`), the time feature appended for agents trained behind
+    TimeFeatureWrapper, VecNormalize's scaling applied. The env to collect in is the policy's
+    `layout` (id and keyword arguments). A layout that cannot match is a ConfigError naming the
+    sizes, never a state-dict size mismatch.
     """
+    import gymnasium as gym
+
+    from seqrl.collect.zoo import TimeFeature, read_zoo_agent, resolve_layout
+
     if zoo is None:
         raise ConfigError("no zoo of trained agents given: pass --zoo DIR or set SEQRL_ZOO")
     zoo = Path(zoo).expanduser()
@@ -249,18 +297,42 @@ def load_zoo_policy(
     algo = algo.lower()
     if algo not in ZOO_ALGOS:
         raise ConfigError(f"unknown algorithm {algo!r}; known: {', '.join(ZOO_ALGOS)}")
-    observation_space, action_space = _gymnasium_spaces(env_id)
-    model_path, norm_path = zoo_paths(zoo, algo, env_id)
-    if not model_path.is_file():
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise ConfigError(f"unknown environment {env_id!r}: {exc}") from exc
+    try:
+        agent = read_zoo_agent(zoo, algo, env_id)
+    except DatasetError as exc:
+        if "no " + algo not in str(exc):
+            raise
         have = available_zoo_algos(zoo, env_id)
-        raise DatasetError(
-            f"no {algo} agent for {env_id} in {zoo} (expected {model_path}); "
-            f"agents there for {env_id}: {', '.join(have) or 'none'}"
+        raise DatasetError(f"{exc}; agents there for {env_id}: {', '.join(have) or 'none'}") from None
+    layout = resolve_layout(agent, env_id, env_kwargs)
+    env = gym.make(layout.env_id, **layout.env_kwargs)
+    try:
+        time_feature = None
+        if agent.time_feature is not None:
+            from sb3_contrib.common.wrappers import TimeFeatureWrapper
+
+            wrapped = TimeFeatureWrapper(env, **agent.time_feature)
+            time_feature = TimeFeature(max_steps=int(wrapped._max_steps), test_mode=bool(wrapped._test_mode))
+            observation_space = wrapped.observation_space
+        else:
+            observation_space = env.observation_space
+        action_space = env.action_space
+    finally:
+        env.close()
+    if agent.act_shape is not None and tuple(agent.act_shape) != tuple(action_space.shape):
+        raise ConfigError(
+            f"the {agent.label} agent acts with {agent.act_shape} actions, but {layout.describe()} "
+            f"takes {action_space.shape}"
         )
     module, cls_name = ZOO_ALGOS[algo]
     import importlib
 
     cls = getattr(importlib.import_module(module), cls_name)
+    model_path = agent.model_path
     try:
         custom_objects: dict[str, Any] = {
             **{key: _SCHEDULE_PLACEHOLDER for key in _pickled_functions(model_path)},
@@ -270,20 +342,29 @@ def load_zoo_policy(
         model = cls.load(model_path, custom_objects=custom_objects, device=device)
     except (zipfile.BadZipFile, KeyError, RuntimeError, ValueError, json.JSONDecodeError) as exc:
         raise DatasetError(f"cannot load the {algo} agent {model_path}: {exc}") from exc
-    normalizer = load_vecnormalize(norm_path) if norm_path.is_file() else None
+    norm_path = agent.norm_path
+    normalizer = load_vecnormalize(norm_path) if norm_path is not None else None
     if normalizer is not None and normalizer.mean.shape != observation_space.shape:
         raise DatasetError(
             f"{norm_path}: statistics for {normalizer.mean.shape} observations, "
-            f"but {env_id} has {observation_space.shape}"
+            f"but the agent's observations on {layout.describe()} have {observation_space.shape}"
         )
     spec = {
         "kind": "zoo",
         "algo": algo,
-        "env_id": env_id,
+        "env_id": layout.env_id,
         "checkpoint": f"{algo}/{model_path.parent.name}/{model_path.name}",
+        "trained_env": agent.trained_env,
         "obs_normalization": normalizer is not None,
     }
-    return ZooPolicy(model, normalizer, deterministic=deterministic, seed=seed, spec=spec, num_threads=num_threads)
+    if layout.env_kwargs:
+        spec["env_kwargs"] = layout.env_kwargs
+    if time_feature is not None:
+        spec["time_feature"] = {"max_steps": time_feature.max_steps, "test_mode": time_feature.test_mode}
+    return ZooPolicy(
+        model, normalizer, deterministic=deterministic, seed=seed, spec=spec, num_threads=num_threads,
+        time_feature=time_feature, layout=layout,
+    )
 
 
 # --------------------------------------------------------------------------- hand-written and random
@@ -344,6 +425,9 @@ class GaussianNoise:
         self.low, self.high = _box_bounds(action_space)
         self._rng = np.random.default_rng(seed)
         self.spec = dict(getattr(policy, "spec", {}), noise_std=self.std)
+
+    def reset(self, starts: np.ndarray) -> None:
+        reset_episodes(self.policy, starts)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         actions = np.asarray(self.policy(obs), dtype=np.float64)

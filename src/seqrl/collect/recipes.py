@@ -16,10 +16,18 @@ Policies (measured returns on the -v5 tasks are in docs/datasets.md):
   action noise of std 1.0 it scores about half of the expert's normalized return (`medium`).
   Its reference returns (random, expert) are measured at collection with a fixed seed, so
   every lunarlander dataset, whatever its collection seed, is normalised the same way.
+
+Tasks without a recipe: `seqrl collect --env ENV_ID --policy ALGO[:noise] ...` (or
+`custom_recipe`) mixes the given sources in equal shares the same way. Any zoo agent for the
+task can be a source (its observation is rebuilt, see seqrl.collect.zoo); `random` and (for the
+lander) `heuristic` too. Outside D4RL's tasks, the reference returns are those of the random
+policy and of the strongest source policy (without its action noise), measured with the fixed
+reference seed.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,6 +35,7 @@ import numpy as np
 import tyro
 
 from seqrl.collect.policies import LunarLanderHeuristic, RandomPolicy, ZOO_ALGOS, load_zoo_policy
+from seqrl.collect.zoo import Layout
 from seqrl.collect.rollout import collect, evaluate_returns, finished_episode_mask
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import ConfigError, DatasetError
@@ -57,6 +66,9 @@ class Recipe:
     sources: tuple[Source, ...]
     default_transitions: int
     description: str
+    # Policies whose best return is the reference expert return (non-D4RL tasks); default: the
+    # sources' non-random policies.
+    reference_policies: tuple[str, ...] = ()
 
     @property
     def uses_zoo(self) -> bool:
@@ -96,16 +108,18 @@ def _mujoco_recipes(family: str, env_id: str, medium: str, expert: str, mixed: t
 def _lunarlander_recipes() -> list[Recipe]:
     env_id, n = "LunarLanderContinuous-v3", LUNARLANDER_DEFAULT_TRANSITIONS
     medium = Source("heuristic", noise_std=1.0)
+    expert = ("heuristic",)  # the reference expert of every lunarlander dataset
     return [
-        Recipe("lunarlander-random", env_id, (Source("random"),), n, "uniform random actions"),
-        Recipe("lunarlander-medium", env_id, (medium,), n, "heuristic controller + Gaussian noise std 1.0"),
-        Recipe("lunarlander-expert", env_id, (Source("heuristic"),), n, "gymnasium's heuristic controller"),
+        Recipe("lunarlander-random", env_id, (Source("random"),), n, "uniform random actions", expert),
+        Recipe("lunarlander-medium", env_id, (medium,), n, "heuristic controller + Gaussian noise std 1.0", expert),
+        Recipe("lunarlander-expert", env_id, (Source("heuristic"),), n, "gymnasium's heuristic controller", expert),
         Recipe(
             "lunarlander-medium-expert",
             env_id,
             (Source("heuristic", 1.0, share=0.5), Source("heuristic", share=0.5)),
             n,
             "half noisy heuristic (medium), half heuristic (expert)",
+            expert,
         ),
     ]
 
@@ -139,13 +153,55 @@ def get_recipe(name: str) -> Recipe:
         raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}") from None
 
 
+def parse_source(text: str) -> Source:
+    """'ppo' -> Source('ppo'); 'sac:0.3' -> Source('sac', noise_std=0.3); also random, heuristic."""
+    from seqrl.validation import require_positive
+
+    policy, _, noise = text.strip().partition(":")
+    policy = policy.strip().lower()
+    if policy not in ("random", "heuristic", *ZOO_ALGOS):
+        raise ConfigError(f"--policy {text!r}: unknown policy {policy!r} (random, heuristic, {', '.join(ZOO_ALGOS)})")
+    if not noise:
+        return Source(policy)
+    try:
+        std = float(noise)
+    except ValueError:
+        raise ConfigError(f"--policy {text!r}: the noise after ':' must be a number (action-noise std)") from None
+    return Source(policy, noise_std=require_positive(f"--policy {policy}:NOISE", std, allow_zero=True))
+
+
+def _source_label(source: Source) -> str:
+    """'sac', 'sac_noise0p3' (dataset names allow letters, digits, '-' and '_')."""
+    if not source.noise_std:
+        return source.policy
+    return f"{source.policy}_noise{source.noise_std:g}".replace(".", "p").replace("-", "m")
+
+
+def custom_recipe(env_id: str, policies: tuple[str, ...] | list[str], name: str | None = None) -> Recipe:
+    """A recipe for any task: equal shares of the sources `policies` names ('ALGO[:noise]')."""
+    from seqrl.data.scores import task_family
+
+    if not policies:
+        raise ConfigError("--env needs at least one --policy ALGO[:noise] (e.g. --policy ppo sac:0.3 random)")
+    sources = tuple(parse_source(p) for p in policies)
+    if name is None:
+        name = "-".join([task_family(env_id), *(_source_label(s) for s in sources)])
+    description = "equal shares of " + ", ".join(
+        s.policy + (f"+noise {s.noise_std:g}" if s.noise_std else "") for s in sources
+    ) if len(sources) > 1 else (sources[0].policy + (f" + noise {sources[0].noise_std:g}" if sources[0].noise_std else ""))
+    return Recipe(name, env_id, sources, MUJOCO_DEFAULT_TRANSITIONS, description)
+
+
 # --------------------------------------------------------------------------- building
-def make_policy(source: Source, env_id: str, *, zoo: Any = None, seed: int = 0) -> Any:
-    """The (noise-free) policy a source names; noise is added by `collect`."""
+def make_policy(
+    source: Source, env_id: str, *, zoo: Any = None, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+) -> Any:
+    """The (noise-free) policy a source names; noise is added by `collect`. A zoo policy's
+    `layout` says which env (keyword arguments included) its observations come from."""
     if source.policy == "random":
         import gymnasium as gym
 
-        env = gym.make(env_id)
+        env = gym.make(env_id, **(env_kwargs or {}))
         try:
             return RandomPolicy(env.action_space, seed=np.random.SeedSequence([seed, 0xA11]))
         finally:
@@ -155,7 +211,7 @@ def make_policy(source: Source, env_id: str, *, zoo: Any = None, seed: int = 0) 
             raise ConfigError(f"the heuristic policy exists for LunarLanderContinuous only, not {env_id}")
         return LunarLanderHeuristic()
     if source.policy in ZOO_ALGOS:
-        return load_zoo_policy(zoo, source.policy, env_id)
+        return load_zoo_policy(zoo, source.policy, env_id, env_kwargs=env_kwargs)
     raise ConfigError(f"unknown policy {source.policy!r} (random, heuristic, {', '.join(ZOO_ALGOS)})")
 
 
@@ -172,19 +228,73 @@ def _finished_mean(dataset: TrajectoryDataset) -> float | None:
     return float(returns.mean()) if len(returns) else None
 
 
-def reference_returns_for(recipe: Recipe, episodes: int = REFERENCE_EPISODES) -> tuple[float, float]:
-    """(random, expert) mean returns over `episodes` episodes each, with the fixed REFERENCE_SEED."""
+def _layout_of(recipe: Recipe, policies: dict[str, Any], env_kwargs: dict[str, Any] | None) -> Layout:
+    """The one environment every source runs in: the zoo agents' layouts must agree."""
+    layouts = {}
+    for name, policy in policies.items():
+        layout = getattr(policy, "layout", None)
+        if layout is not None:
+            layouts[name] = layout
+    distinct = {(l.env_id, json.dumps(l.env_kwargs, sort_keys=True)) for l in layouts.values()}
+    if len(distinct) > 1:
+        raise ConfigError(
+            f"the sources of {recipe.name} need different environments: "
+            + "; ".join(f"{name} runs in {layout.describe()}" for name, layout in layouts.items())
+            + " (collect them as separate datasets)"
+        )
+    if layouts:
+        return next(iter(layouts.values()))
+    return Layout(recipe.env_id, dict(env_kwargs or {}))
+
+
+def _reference_candidates(recipe: Recipe) -> list[str]:
+    names = list(recipe.reference_policies) or [s.policy for s in recipe.sources if s.policy != "random"]
+    return list(dict.fromkeys(names))  # unique, in order
+
+
+def reference_returns_for(
+    recipe: Recipe,
+    episodes: int = REFERENCE_EPISODES,
+    *,
+    policies: dict[str, Any] | None = None,
+    layout: Layout | None = None,
+    zoo: Any = None,
+) -> tuple[float, float]:
+    """(random, expert) mean returns over `episodes` episodes each, with the fixed REFERENCE_SEED.
+
+    The expert return is the best of the recipe's reference policies (default: its non-random
+    sources), run without action noise; `policies` reuses ones already loaded, by name.
+    """
+    return _reference_returns(recipe, episodes, policies=policies, layout=layout, zoo=zoo)[:2]
+
+
+def _reference_returns(
+    recipe: Recipe, episodes: int, *, policies: dict[str, Any] | None, layout: Layout | None, zoo: Any
+) -> tuple[float, float, str]:
     import gymnasium as gym
 
-    env = gym.make(recipe.env_id)
+    layout = layout or Layout(recipe.env_id, {})
+    candidates = _reference_candidates(recipe)
+    if not candidates:
+        raise ConfigError(
+            f"{recipe.name}: {recipe.env_id} has no D4RL reference returns, and the expert reference is the "
+            "strongest non-random source: add a --policy other than random"
+        )
+    env = gym.make(layout.env_id, **layout.env_kwargs)
     try:
         random_policy = RandomPolicy(env.action_space, seed=REFERENCE_SEED)
     finally:
         env.close()
-    expert_policy = LunarLanderHeuristic()
-    low = evaluate_returns(recipe.env_id, random_policy, episodes, seed=REFERENCE_SEED).mean()
-    high = evaluate_returns(recipe.env_id, expert_policy, episodes, seed=REFERENCE_SEED).mean()
-    return float(low), float(high)
+    low = evaluate_returns(layout.env_id, random_policy, episodes, seed=REFERENCE_SEED, env_kwargs=layout.env_kwargs)
+    best, best_name = -np.inf, candidates[0]
+    for name in candidates:
+        policy = (policies or {}).get(name) or make_policy(Source(name), recipe.env_id, zoo=zoo, env_kwargs=layout.env_kwargs)
+        mean = float(
+            evaluate_returns(layout.env_id, policy, episodes, seed=REFERENCE_SEED, env_kwargs=layout.env_kwargs).mean()
+        )
+        if mean > best:
+            best, best_name = mean, name
+    return float(low.mean()), float(best), best_name
 
 
 def build_recipe(
@@ -197,17 +307,40 @@ def build_recipe(
     noise: float | None = None,
     reference_episodes: int | None = None,
     progress: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> tuple[TrajectoryDataset, dict[str, Any]]:
     """Collect recipe `name`; returns the dataset and the arguments for `save_dataset`
-    (`ref_min_score`, `ref_max_score`, `extra_metadata`).
+    (`ref_min_score`, `ref_max_score`, `extra_metadata`). See `build_dataset`."""
+    return build_dataset(
+        get_recipe(name), transitions, seed=seed, zoo=zoo, n_envs=n_envs, noise=noise,
+        reference_episodes=reference_episodes, progress=progress, env_kwargs=env_kwargs,
+    )
+
+
+def build_dataset(
+    recipe: Recipe,
+    transitions: int | None = None,
+    *,
+    seed: int = 0,
+    zoo: Any = None,
+    n_envs: int = 8,
+    noise: float | None = None,
+    reference_episodes: int | None = None,
+    progress: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+) -> tuple[TrajectoryDataset, dict[str, Any]]:
+    """Collect `recipe` (a named one, or `custom_recipe`'s); the dataset and `save_dataset`'s arguments.
 
     `noise` overrides every source's noise std. `reference_episodes` (default REFERENCE_EPISODES)
-    is the number of episodes per reference policy for tasks without D4RL reference returns. Source k is collected with its own seed derived
-    from (`seed`, k), so sources never share environment or noise streams.
+    is the number of episodes per reference policy for tasks without D4RL reference returns.
+    Source k is collected with its own seed derived from (`seed`, k), so sources never share
+    environment or noise streams. `env_kwargs` go to gym.make (over the zoo agents' own); the
+    environment actually used (zoo agents may need a layout keyword) is recorded in the
+    metadata as `env_id` and `env_kwargs`.
     """
     from seqrl.paths import zoo_root
 
-    recipe = get_recipe(name)
+    name = recipe.name
     total = recipe.default_transitions if transitions is None else int(transitions)
     if total < len(recipe.sources):
         raise ConfigError(f"{name} needs at least {len(recipe.sources)} transitions, got {total}")
@@ -217,13 +350,26 @@ def build_recipe(
             f"recipe {name} uses trained agents from the zoo: pass --zoo DIR or set SEQRL_ZOO "
             "(a folder laid out as rl-baselines3-zoo, e.g. ../shared/zoo)"
         )
+    # Deterministic policies are loaded once and shared by their sources (noise is added per
+    # source by `collect`); zoo agents first, as they decide the environment's layout.
+    shared: dict[str, Any] = {}
+    for source in recipe.sources:
+        if source.policy in ZOO_ALGOS and source.policy not in shared:
+            shared[source.policy] = make_policy(source, recipe.env_id, zoo=zoo_dir, env_kwargs=env_kwargs)
+    layout = _layout_of(recipe, shared, env_kwargs)
     parts, sources_meta = [], []
     for k, (source, count) in enumerate(zip(recipe.sources, _split(total, [s.share for s in recipe.sources]))):
         source_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
         noise_std = source.noise_std if noise is None else float(noise)
-        policy = make_policy(source, recipe.env_id, zoo=zoo_dir, seed=source_seed)
+        if source.policy in shared:
+            policy = shared[source.policy]
+        else:
+            policy = make_policy(source, layout.env_id, zoo=zoo_dir, seed=source_seed, env_kwargs=layout.env_kwargs)
+            if source.policy != "random":
+                shared[source.policy] = policy
         part = collect(
-            recipe.env_id, policy, count, n_envs=n_envs, seed=source_seed, noise_std=noise_std, progress=progress
+            layout.env_id, policy, count, n_envs=n_envs, seed=source_seed, noise_std=noise_std, progress=progress,
+            env_kwargs=layout.env_kwargs,
         )
         parts.append(part)
         sources_meta.append(
@@ -241,7 +387,7 @@ def build_recipe(
     first = parts[0].metadata
     metadata = {
         "name": name,
-        "env_id": recipe.env_id,
+        "env_id": layout.env_id,
         "action_low": first["action_low"],
         "action_high": first["action_high"],
         "recipe": name,
@@ -251,17 +397,43 @@ def build_recipe(
         "partial_episodes": first["partial_episodes"],
         "sources": sources_meta,
     }
+    if layout.env_kwargs:
+        metadata["env_kwargs"] = layout.env_kwargs
     dataset = TrajectoryDataset.concatenate(parts, metadata=metadata)
     ref_min = ref_max = None
     if recipe.needs_reference_returns:
         reference_episodes = REFERENCE_EPISODES if reference_episodes is None else reference_episodes
-        ref_min, ref_max = reference_returns_for(recipe, reference_episodes)
-        dataset.metadata.update(ref_min_score=ref_min, ref_max_score=ref_max, reference_episodes=reference_episodes)
+        ref_min, ref_max, expert = _reference_returns(
+            recipe, reference_episodes, policies=shared, layout=layout, zoo=zoo_dir
+        )
+        dataset.metadata.update(
+            ref_min_score=ref_min, ref_max_score=ref_max, reference_episodes=reference_episodes,
+            reference_expert=expert,
+        )
     return dataset, {"ref_min_score": ref_min, "ref_max_score": ref_max, "extra_metadata": {"collected_by": "seqrl collect"}}
 
 
+def _parse_env_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
+    """('use_contact_forces=true', 'frame_skip=5') -> {'use_contact_forces': True, 'frame_skip': 5}
+    (values read as JSON where they parse, else kept as text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--env-kwargs takes KEY=VALUE pairs, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def collect_command(
-    recipe: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RECIPE")],
+    recipe: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="RECIPE")] = None,
+    env: str | None = None,
+    policy: tuple[str, ...] = (),
+    name: str | None = None,
+    env_kwargs: tuple[str, ...] = (),
     transitions: int | None = None,
     seed: int = 0,
     zoo: str | None = None,
@@ -269,34 +441,67 @@ def collect_command(
     noise: float | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Collect a named dataset (e.g. hopper-medium, lunarlander-expert) into the Minari store.
+    """Collect a named dataset (e.g. hopper-medium, lunarlander-expert), or any task's with
+    --env ENV_ID --policy ALGO[:noise] ..., into the Minari store.
 
     Args:
         recipe: Dataset to build: {hopper,halfcheetah,walker2d}-{random,medium,expert,medium-expert,mixed}
-            or lunarlander-{random,medium,expert,medium-expert}.
-        transitions: Number of transitions (default 100k for MuJoCo recipes, 50k for lunarlander).
+            or lunarlander-{random,medium,expert,medium-expert}. Leave out with --env.
+        env: A task without a recipe (a gymnasium id, e.g. Ant-v5, Swimmer-v5); needs --policy.
+        policy: With --env, the sources, mixed in equal shares: zoo algorithms (sac, tqc, ppo, a2c,
+            trpo, ars), random or heuristic, each with an optional action-noise std after a colon
+            (e.g. --policy ppo sac:0.3 random).
+        name: With --env, the dataset's name (default: task and sources, e.g. ant-ppo-sac_noise0p3).
+        env_kwargs: Keyword arguments for the environment, KEY=VALUE (values read as JSON), over
+            the zoo agents' env_kwargs.yml.
+        transitions: Number of transitions (default 100k for MuJoCo recipes and --env, 50k for lunarlander).
         seed: Collection seed (environments, random policy, action noise).
-        zoo: Folder of rl-baselines3-zoo trained agents (default: $SEQRL_ZOO); MuJoCo recipes need it.
+        zoo: Folder of rl-baselines3-zoo trained agents (default: $SEQRL_ZOO); zoo policies need it.
         n_envs: Environments stepped together, with one batched policy call per step.
-        noise: Override the recipe's Gaussian action-noise std for every policy.
+        noise: Override the Gaussian action-noise std of every source.
         overwrite: Replace an existing dataset of the same name.
     """
     from seqrl.data.scores import normalized_score, reference_returns
     from seqrl.data.sources import dataset_id_for, save_dataset
     from seqrl.paths import datasets_root
 
-    spec = get_recipe(recipe)
-    dataset_id = dataset_id_for(recipe)
+    if recipe is not None and (env is not None or policy):
+        raise ConfigError("give a RECIPE or --env ENV_ID --policy ALGO[:noise] ..., not both")
+    if recipe is None and env is None:
+        raise ConfigError(f"name a RECIPE ({', '.join(RECIPES)}) or give --env ENV_ID --policy ALGO[:noise] ...")
+    if recipe is None and not policy:
+        raise ConfigError("--env needs at least one --policy ALGO[:noise] (e.g. --policy ppo sac:0.3 random)")
+    if name is not None and recipe is not None:
+        raise ConfigError("--name goes with --env; a recipe's dataset is named after the recipe")
+    if recipe is not None:
+        spec = get_recipe(recipe)
+    else:
+        import gymnasium as gym
+
+        try:
+            gym.spec(env)
+        except gym.error.Error as exc:
+            raise ConfigError(f"unknown environment {env!r}: {exc}") from exc
+        spec = custom_recipe(env, policy, name)
+    kwargs = _parse_env_kwargs(env_kwargs)
+    dataset_id = dataset_id_for(spec.name)
     existing = datasets_root() / dataset_id
     if existing.exists() and not overwrite:
         # Checked before collecting (save_dataset checks again) so no minutes are wasted.
         raise DatasetError(f"dataset {dataset_id!r} already exists at {existing}; pass --overwrite to replace it")
-    dataset, save_args = build_recipe(recipe, transitions, seed=seed, zoo=zoo, n_envs=n_envs, noise=noise, progress=True)
-    path = save_dataset(dataset, dataset_id, spec.env_id, overwrite=overwrite, **save_args)
+    dataset, save_args = build_dataset(
+        spec, transitions, seed=seed, zoo=zoo, n_envs=n_envs, noise=noise, progress=True, env_kwargs=kwargs or None
+    )
+    env_id = dataset.metadata["env_id"]
+    path = save_dataset(dataset, dataset_id, env_id, overwrite=overwrite, **save_args)
     summary = dataset.summary()
-    low, high = reference_returns(spec.env_id, dataset.metadata)
+    low, high = reference_returns(env_id, dataset.metadata)
     score = float(normalized_score(summary["return_mean"], low, high))
-    print(f"{dataset_id}  ({spec.env_id}; {spec.description})")
+    env_note = env_id + (
+        " with " + ", ".join(f"{k}={v!r}" for k, v in dataset.metadata["env_kwargs"].items())
+        if dataset.metadata.get("env_kwargs") else ""
+    )
+    print(f"{dataset_id}  ({env_note}; {spec.description})")
     for s in dataset.metadata["sources"]:
         noise_note = f" + noise {s['noise_std']}" if s["noise_std"] else ""
         label = s["policy"].get("algo", s["policy"].get("kind"))
@@ -313,9 +518,12 @@ def collect_command(
         if len(finished)
         else ""
     )
+    expert_note = f"expert {high:.1f}" + (
+        f" = {dataset.metadata['reference_expert']}" if dataset.metadata.get("reference_expert") else ""
+    )
     print(
         f"  total: {summary['episodes']} episodes, {summary['transitions']} transitions, "
         f"mean return {summary['return_mean']:.1f} ± {summary['return_std']:.1f}, "
-        f"normalized score {score:.1f} (random {low:.1f}, expert {high:.1f}){finished_note}"
+        f"normalized score {score:.1f} (random {low:.1f}, {expert_note}){finished_note}"
     )
     print(f"  saved to {path}")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from seqrl.collect.policies import GaussianNoise, Policy
+from seqrl.collect.policies import GaussianNoise, Policy, reset_episodes
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import ConfigError, DatasetError
 
@@ -175,6 +175,7 @@ def _run(
     """Step until `n_transitions` are recorded; (episodes, how many trailing ones are unfinished)."""
     n_envs = envs.num_envs
     obs, _ = envs.reset(seed=seed)
+    reset_episodes(policy, np.ones(n_envs, dtype=bool))  # every env starts an episode
     buffers = [_EpisodeBuffer(obs[i]) for i in range(n_envs)]
     finished: list[dict[str, np.ndarray]] = []
     # NEXT_STEP only: envs whose episode ended on the previous step and are reset by this one.
@@ -215,7 +216,12 @@ def _run(
                 finished.append(buffers[i].to_dict())
                 buffers[i] = _EpisodeBuffer(next_obs[i])  # SAME_STEP: the new first obs
         if autoreset_mode == "next_step":
+            starts = resetting  # the envs this call reset: next_obs is a first observation
             resetting = terms | truncs
+        else:
+            starts = terms | truncs  # SAME_STEP: next_obs of an ended episode is the next one's first
+        if starts.any():
+            reset_episodes(policy, starts)
         obs = next_obs
         bar.update(recorded - before, episodes=len(finished))
     bar.close()
@@ -261,6 +267,7 @@ def evaluate_returns(
     try:
         low, high = envs.single_action_space.low, envs.single_action_space.high
         obs, _ = envs.reset(seed=seed)
+        reset_episodes(policy, np.ones(n_episodes, dtype=bool))
         returns = np.zeros(n_episodes, dtype=np.float64)
         running = np.ones(n_episodes, dtype=bool)
         while running.any():
@@ -268,6 +275,8 @@ def evaluate_returns(
             obs, rewards, terms, truncs, _ = envs.step(actions.astype(envs.single_action_space.dtype))
             returns += np.where(running, rewards, 0.0)  # envs past their episode keep stepping, unscored
             running &= ~(terms | truncs)
+            if (terms | truncs).any():
+                reset_episodes(policy, terms | truncs)
     finally:
         envs.close()
     return returns
