@@ -92,7 +92,7 @@ def test_dependency_cycles_are_refused():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"defaults": {"stepz": 3}}, "unknown TrainConfig fields stepz"),
+    ({"defaults": {"stepz": 3}}, "unknown config fields stepz"),
     ({"defaults": {"seed": 3}}, "set by the sweep"),
     ({"experiments": {"x": {"datasets": ["a"], "models": ["transformer"]}}}, "unknown model"),
     ({"experiments": {"x": {"datasets": ["a"], "options": {"num_bins": 1}}}}, "--num-bins must be >= 2"),

@@ -148,7 +148,7 @@ def plot_curves(groups: list[Group], _all: list[Group], path: Path) -> str | Non
                 (line,) = ax.plot(steps, mean, marker="o", label=group.name)
                 ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         target = key.split("/")[1].removeprefix("target_")
-        ax.set(xlabel="step", ylabel="normalized score", title=f"target {target}")
+        ax.set(xlabel="step", ylabel="normalized score", title="planned (no target)" if target == "plan" else f"target {target}")
         ax.legend(fontsize="small")
     _save(fig, path)
     return None
@@ -189,7 +189,7 @@ def plot_bins(groups: list[Group], _all: list[Group], path: Path) -> str | None:
         ax.set_xticks(all_bins, [str(b) for b in all_bins], minor=False)
         ax.minorticks_off()
         ax.set(xlabel="bins per action feature", ylabel=f"normalized {metric}" if metric == "score" else metric,
-               title=f"target {target:g}")
+               title="planned (no target)" if target is None else f"target {target:g}")
         ax.legend(fontsize="small")
     _save(fig, path)
     return None
@@ -223,7 +223,7 @@ def plot_binning(groups: list[Group], _all: list[Group], path: Path) -> str | No
             stats = [_score_stats(pairs[k][binning], target) or (np.nan, 0.0) for k in keys]
             ax.bar(x + offset, [s[0] for s in stats], 0.4, yerr=[s[1] for s in stats], capsize=3, label=binning)
         ax.set_xticks(x, [f"{k[0]}\n{k[1]} bins" for k in keys], fontsize="small", rotation=30)
-        ax.set(ylabel=f"normalized {metric}" if metric == "score" else metric, title=f"target {target:g}")
+        ax.set(ylabel=f"normalized {metric}" if metric == "score" else metric, title="planned (no target)" if target is None else f"target {target:g}")
         ax.legend(fontsize="small")
     _save(fig, path)
     return None
@@ -263,7 +263,7 @@ def plot_transfer(groups: list[Group], all_groups: list[Group], path: Path) -> s
             ax.bar(x + (i - (len(modes) - 1) / 2) * width, [s[0] for s in stats], width, yerr=[s[1] for s in stats],
                    capsize=3, label=label)
         ax.set_xticks(x, models, fontsize="small")
-        ax.set(ylabel=f"normalized {metric}" if metric == "score" else metric, title=f"target {target:g}")
+        ax.set(ylabel=f"normalized {metric}" if metric == "score" else metric, title="planned (no target)" if target is None else f"target {target:g}")
         ax.legend(fontsize="small")
     _save(fig, path)
     return None

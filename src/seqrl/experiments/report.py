@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import tyro  # noqa: F401 (resolves the command's string annotations)
 
-from seqrl.config import TrainConfig, resolve_presets
+from seqrl.config import RunConfig
+from seqrl.families import config_from_dict, family_of
 from seqrl.errors import ConfigError
 from seqrl.experiments.runner import RUN_STATE_FILE
 from seqrl.experiments.spec import format_value
@@ -55,7 +56,7 @@ class RunRecord:
     model: str
     label: str
     seed: int
-    config: TrainConfig
+    config: RunConfig  # of the run's family (TrainConfig for a DT, TTConfig for a TT)
     finetune: dict[str, str] | None  # {"source": run name or dir, "train": embeddings|all}
     eval: dict[str, Any] | None  # eval.json, or None if the run was not evaluated
     metrics: list[dict[str, Any]] = field(repr=False, default_factory=list)
@@ -86,7 +87,7 @@ class Group:
         return f"{self.model}+{self.label}" if self.label else self.model
 
     @property
-    def config(self) -> TrainConfig:
+    def config(self) -> RunConfig:
         return self.runs[0].config
 
     @property
@@ -122,7 +123,7 @@ class Group:
 
 # ----------------------------------------------------------------------------- collecting
 def load_record(run_dir: Path) -> RunRecord:
-    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG_FILE).read_text()))
+    config = config_from_dict(json.loads((run_dir / CONFIG_FILE).read_text()))
     state = _read_json(run_dir / RUN_STATE_FILE)
     evaluation = _read_json(run_dir / EVAL_FILE)
     metrics = read_jsonl(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else []
@@ -160,16 +161,22 @@ def collect(root: Path | str, include_unfinished: bool = False,
     return [Group(*key, sorted(runs, key=lambda r: r.seed)) for key, runs in sorted(groups.items())]
 
 
-def _options_label(config: TrainConfig) -> str:
-    """The options of a hand-trained run: fields that differ from a default config's."""
-    default = resolve_presets(TrainConfig(dataset=config.dataset, model=config.model))
-    config = resolve_presets(config)  # a config.json written by train has them resolved already
+def _options_label(config: RunConfig) -> str:
+    """The options of a hand-trained run: fields that differ from a default config of its family."""
+    family = family_of(config)
+    default = family.resolve(type(config)(dataset=config.dataset, model=config.model))
+    config = family.resolve(config)  # a config.json written by train has them resolved already
     parts = []
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if f.name not in NOT_OPTIONS and value != getattr(default, f.name):
             parts.append(f"{f.name}={format_value(value)}")
-    return ",".join(parts)
+    return ",".join(sorted(parts))  # by name: labels do not depend on the order of the config's fields
+
+
+def format_target(target: float | None) -> str:
+    """A result's condition in tables: the target return, or `-` for a model that plans without one (TT)."""
+    return "-" if target is None else f"{target:g}"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -253,7 +260,7 @@ def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
             if r["experiment"] != experiment:
                 continue
             options = r["options"] + (f" (from {r['finetune_from']})" if r["finetune_from"] else "")
-            lines.append(f"| {r['dataset']} | {r['model']} | {options or '–'} | {r['target']:g} | {r['seeds']} | "
+            lines.append(f"| {r['dataset']} | {r['model']} | {options or '–'} | {format_target(r['target'])} | {r['seeds']} | "
                          f"{_pm(r['score_mean'], r['score_std'], 1)} | {_pm(r['return_mean'], r['return_std'], 1)} | "
                          f"{_pm_sig(r['final_loss_mean'], r['final_loss_std'])} |")
         lines.append("")

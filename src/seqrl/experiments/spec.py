@@ -4,17 +4,21 @@ A spec names experiments; each expands to the cartesian product
 
     datasets x models x grid values x variants x finetune modes x seeds
 
-of runs, every one a `TrainConfig` (spec `defaults`, then the experiment's `options`, grid
-values and variant overrides, applied in that order). Example:
+of runs, every one a config of the model's family (`TrainConfig` for the DT's action
+representations, `TTConfig` for `tt`): spec `defaults`, then the experiment's `options`, grid
+values and variant overrides, applied in that order. A default that the run's family has no
+field for is left out of that run (so one `defaults: {context_len: 10}` serves DT and TT
+rows alike); an experiment's own options must all belong to its models' family. Example:
 
 ```yaml
 name: demo
 defaults: {steps: 2000, embed_dim: 64}      # every run (any TrainConfig field)
 eval: {episodes: 5}                          # evaluation after training (and during, if eval_every); 0: none
+                                             # a TT's planner: eval: {episodes: 5, planner: {horizon: 5, beam_width: 16}}
 experiments:
   main:
     datasets: [hopper-medium]
-    models: [continuous, tokenized]
+    models: [continuous, tokenized, tt]      # a DT action representation, or tt (Trajectory Transformer)
     seeds: 3                                 # or a list: [0, 1, 2]
     grid: {num_bins: [100, 1000]}            # cartesian product over option values
     variants:                                # labelled alternatives (e.g. ablations)
@@ -50,8 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from seqrl.config import VARIANTS, TrainConfig
+from seqrl.config import TrainConfig
 from seqrl.errors import ConfigError
+from seqrl.families import FAMILIES, family_of_model_name, get_family
 
 FINETUNE_MODES = ("embeddings", "all")
 # Set by the sweep itself; a spec may not override them.
@@ -85,6 +90,7 @@ class RunSpec:
     overrides: dict[str, Any]  # every TrainConfig value the sweep sets (defaults + options)
     eval_episodes: int
     finetune: Finetune | None = None
+    eval_planner: dict[str, Any] | None = None  # a TT run's planner settings for its final evaluation
 
     @property
     def group(self) -> str:
@@ -97,13 +103,15 @@ class RunSpec:
 
     @property
     def steps(self) -> int:
-        return int(self.overrides.get("steps", TrainConfig.__dataclass_fields__["steps"].default))
+        config_class = family_of_model_name(self.model).config_class
+        return int(self.overrides.get("steps", config_class.__dataclass_fields__["steps"].default))
 
-    def config(self, output_root: Path | str) -> TrainConfig:
-        """The run's TrainConfig, its run directory under `output_root`, resumable."""
-        return TrainConfig.from_dict({
+    def config(self, output_root: Path | str) -> Any:
+        """The run's config (of its model's family), its run directory under `output_root`, resumable."""
+        family = family_of_model_name(self.model)
+        return family.config_class.from_dict({
             **self.overrides, "dataset": self.dataset, "model": self.model, "seed": self.seed,
-            "run_dir": str(Path(output_root) / self.name), "resume": True,
+            "family": family.tag, "run_dir": str(Path(output_root) / self.name), "resume": True,
         })
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +195,7 @@ def expand(spec: Mapping[str, Any]) -> Sweep:
     name = str(spec.get("name", "sweep"))
     defaults = _overrides(spec.get("defaults") or {}, "defaults")
     eval_episodes = _eval_episodes(spec.get("eval"), DEFAULT_EVAL_EPISODES, "eval")
+    eval_planner = _eval_planner(spec.get("eval"), None, "eval")
     experiments = spec.get("experiments")
     if not isinstance(experiments, Mapping) or not experiments:
         raise ConfigError("a sweep spec needs 'experiments': a mapping of experiment name to settings")
@@ -194,7 +203,7 @@ def expand(spec: Mapping[str, Any]) -> Sweep:
     runs: list[RunSpec] = []
     for exp_name, exp in experiments.items():
         _check_name(str(exp_name), "experiment name")
-        runs.extend(_expand_experiment(str(exp_name), exp or {}, defaults, eval_episodes))
+        runs.extend(_expand_experiment(str(exp_name), exp or {}, defaults, eval_episodes, eval_planner))
     seen: dict[str, RunSpec] = {}
     for run in runs:
         if run.name in seen:
@@ -208,7 +217,10 @@ def expand(spec: Mapping[str, Any]) -> Sweep:
     return Sweep(name, _dependency_order(runs), output)
 
 
-def _expand_experiment(name: str, exp: Mapping[str, Any], defaults: dict[str, Any], eval_episodes: int) -> list[RunSpec]:
+def _expand_experiment(
+    name: str, exp: Mapping[str, Any], defaults: dict[str, Any], eval_episodes: int,
+    eval_planner: dict[str, Any] | None = None,
+) -> list[RunSpec]:
     where = f"experiment {name!r}"
     if not isinstance(exp, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(exp).__name__}")
@@ -220,12 +232,15 @@ def _expand_experiment(name: str, exp: Mapping[str, Any], defaults: dict[str, An
         raise ConfigError(f"{where}: needs 'datasets'")
     models = _as_list(exp.get("models", ["continuous"]), f"{where}: models")
     for model in models:
-        if model not in VARIANTS:
-            raise ConfigError(f"{where}: unknown model {model!r}; choose from {', '.join(VARIANTS)}")
+        try:
+            family_of_model_name(str(model))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     seeds = _seeds(exp.get("seeds", [0]), where)
     options = _overrides(exp.get("options") or {}, f"{where}: options")
     grid = _grid(exp.get("grid") or {}, where)
     variants = _variants(exp.get("variants"), where)
+    planner = _eval_planner(exp.get("eval"), eval_planner, f"{where}: eval")
     episodes = _eval_episodes(exp.get("eval"), eval_episodes, f"{where}: eval")
     finetune = exp.get("finetune")
     modes: list[str | None] = [None]
@@ -251,7 +266,8 @@ def _expand_experiment(name: str, exp: Mapping[str, Any], defaults: dict[str, An
             label_parts.append(variant_name)
         base_label = _safe(",".join(label_parts))  # what `{label}` in a finetune template means
         label = _safe(",".join(label_parts + ([f"ft-{mode}"] if mode else [])))
-        overrides = {**SWEEP_FIXED, **defaults, **run_options}
+        family_fields = {f.name for f in dataclasses.fields(family_of_model_name(str(model)).config_class)}
+        overrides = {**SWEEP_FIXED, **{k: v for k, v in defaults.items() if k in family_fields}, **run_options}
         if episodes and "eval_episodes" not in overrides:
             overrides["eval_episodes"] = episodes  # one knob for the final and the in-training evaluations
         run_name = f"{name}/{_safe(str(dataset))}/{model}" + (f"+{label}" if label else "") + f"/s{seed}"
@@ -259,6 +275,7 @@ def _expand_experiment(name: str, exp: Mapping[str, Any], defaults: dict[str, An
         run = RunSpec(
             name=run_name, experiment=name, dataset=str(dataset), model=str(model), seed=seed, label=label,
             options=run_options, overrides=overrides, eval_episodes=episodes,
+            eval_planner=planner if model == "tt" else None,
             finetune=Finetune(_fill(source_template, fields, where), mode) if mode else None,
         )
         try:
@@ -309,7 +326,9 @@ def _dependency_order(runs: list[RunSpec]) -> list[RunSpec]:
 
 
 # ------------------------------------------------------------------------------- helpers
-_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+def _all_fields() -> set[str]:
+    get_family(None)  # loads the built-in families
+    return {f.name for family in FAMILIES.values() for f in dataclasses.fields(family.config_class)}
 
 
 def _overrides(values: Any, where: str) -> dict[str, Any]:
@@ -319,9 +338,9 @@ def _overrides(values: Any, where: str) -> dict[str, Any]:
     reserved = set(values) & set(RESERVED)
     if reserved:
         raise ConfigError(f"{where}: {', '.join(sorted(reserved))} are set by the sweep (use datasets/models/seeds)")
-    unknown = set(values) - _FIELDS
+    unknown = set(values) - _all_fields()
     if unknown:
-        raise ConfigError(f"{where}: unknown TrainConfig fields {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{where}: unknown config fields {', '.join(sorted(unknown))}")
     return values
 
 
@@ -364,14 +383,31 @@ def _eval_episodes(value: Any, default: int, where: str) -> int:
     if value is False:
         return 0
     if isinstance(value, Mapping):
-        unknown = set(value) - {"episodes"}
+        unknown = set(value) - {"episodes", "planner"}
         if unknown:
-            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))} (eval takes 'episodes'; "
-                              "eval_seed and targets are TrainConfig fields)")
+            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))} (eval takes 'episodes' and a TT's "
+                              "'planner'; eval_seed and targets are config fields)")
         value = value.get("episodes", default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{where}: episodes must be an integer >= 0, got {value!r}")
     return value
+
+
+def _eval_planner(value: Any, default: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """`eval: {planner: {...}}`: Trajectory Transformer planner settings (checked now)."""
+    if not isinstance(value, Mapping) or value.get("planner") is None:
+        return default
+    planner = value["planner"]
+    if not isinstance(planner, Mapping):
+        raise ConfigError(f"{where}: planner must be a mapping of planner settings, got {planner!r}")
+    from seqrl.families.tt.planner import planner_settings
+
+    planner = {str(k).replace("-", "_"): v for k, v in planner.items()}
+    try:
+        planner_settings("", 0.99, planner)
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{where}: planner: {exc}") from None
+    return {**(default or {}), **planner}
 
 
 def _as_list(value: Any, where: str) -> list[Any]:
