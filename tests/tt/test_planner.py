@@ -58,6 +58,23 @@ def test_decoder_logits_equal_a_full_forward_over_the_cropped_window():
         decoder.append(tokens[:, end])
 
 
+def test_decoder_re_encodes_copied_rows_exactly_after_beams_were_expanded():
+    """A crop right after an expansion encodes the distinct shared rows once, then extends each copy."""
+    model = tiny_tt()
+    T = model.transition_dim
+    decoder = TokenDecoder(model, random_prefix(model, 2, transitions=1, seed=4), 2 * T - 1)
+    decoder.logits()
+    decoder.reorder(torch.tensor([0, 0, 0, 1, 1, 1]))  # three copies of each row
+    d = model.discretizer
+    for j in range(T):  # crosses the window limit (a crop) a few tokens after the copy
+        logits = decoder.logits()
+        window = decoder.tokens[:, decoder.start :]
+        torch.testing.assert_close(logits, model(window)[:, -1], rtol=1e-5, atol=1e-5)
+        dim = decoder.tokens.shape[1] % T
+        decoder.append(d.offsets[dim] + (torch.arange(6) * 3 + j) % d.bins_per_feature[dim])  # differs per copy
+    assert decoder.start > 0  # the crop did happen
+
+
 def test_batched_planning_equals_planning_each_environment_alone():
     model = tiny_tt()
     prefix = random_prefix(model, 4, transitions=1, seed=1)

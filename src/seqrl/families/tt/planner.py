@@ -109,6 +109,11 @@ class TokenDecoder:
     front in whole transitions. With `use_cache`, a crop re-encodes the window once (a forward that
     caches every layer's keys and values, padded to `max_tokens`), and every later token runs the
     trunk for that one token only.
+
+    A crop comes a few tokens after beams were expanded, so rows are copies of fewer parents up
+    to those few tokens: the re-encode runs the forward over the distinct rows of that shared
+    part only, copies its cache to every row, and extends it by each row's own last tokens
+    (exact, as every extension is).
     """
 
     def __init__(self, model: Any, tokens: torch.Tensor, max_tokens: int, use_cache: bool = True) -> None:
@@ -120,12 +125,15 @@ class TokenDecoder:
         self.start = 0  # the window's first token (a multiple of T)
         self.cache: list | None = None
         self.encoded = 0  # window tokens whose keys and values the cache holds
+        self.fresh = tokens.shape[1]  # tokens appended since rows were last copied (may differ between copies)
 
     def append(self, new: torch.Tensor) -> None:
         self.tokens = torch.cat([self.tokens, new[:, None]], dim=1)
+        self.fresh += 1
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep rows `index` (in that order, repeats allowed): beams expanded or selected."""
+        self.fresh = 0
         self.tokens = self.tokens[index]
         if self.cache is not None:
             self.cache = [(k[index], v[index]) for k, v in self.cache]
@@ -141,15 +149,27 @@ class TokenDecoder:
         if not self.use_cache:
             return self.model(window)[:, -1]
         if self.cache is None or self.encoded != length - 1:
-            cache: list = []
-            logits = self.model(window, cache=cache)[:, -1]
-            pad = self.max_tokens - length
-            self.cache = [(torch.nn.functional.pad(k, (0, 0, 0, pad)), torch.nn.functional.pad(v, (0, 0, 0, pad)))
-                          for k, v in cache]  # (R, H, max_tokens, D/H): room to extend into
-            self.encoded = length
-            return logits
+            return self._encode(window)
         logits = self.model.extend(window[:, -1], length - 1, self.cache, self.max_tokens)
         self.encoded = length
+        return logits
+
+    def _encode(self, window: torch.Tensor) -> torch.Tensor:
+        """Fill the cache for `window` (R, W); the logits after its last token."""
+        W = window.shape[1]
+        shared = W - max(1, min(self.fresh, W))  # the part copies of one row agree on
+        distinct, inverse = torch.unique(window[:, :shared], dim=0, return_inverse=True) if shared else (window, None)
+        if shared == 0 or len(distinct) == len(window):
+            distinct, inverse, shared = window, None, W
+        cache: list = []
+        logits = self.model(distinct, cache=cache)[:, -1]
+        pad = self.max_tokens - shared
+        # (R, H, max_tokens, D/H): room to extend into, one copy per row
+        self.cache = [tuple(torch.nn.functional.pad(t, (0, 0, 0, pad))[inverse] if inverse is not None
+                            else torch.nn.functional.pad(t, (0, 0, 0, pad)) for t in kv) for kv in cache]
+        for position in range(shared, W):  # each row's own last tokens
+            logits = self.model.extend(window[:, position], position, self.cache, self.max_tokens)
+        self.encoded = W
         return logits
 
 
