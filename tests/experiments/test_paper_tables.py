@@ -43,3 +43,34 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| main: hopper-medium | 1.0 | 1.0 | – | – |" in lines  # fake_run's 60 s per run
     assert "| 100 | 1.6 |" not in lines and "| 100 | 0.0 |" in lines  # equal fake losses: no gap
     assert "| continuous | 25.0 ± 0.0 (1 seeds) | 0.1250 ± 0.0000 | 20.0 ± 0.0 (1 seeds) | 0.2500 ± 0.0000 |" in lines
+
+
+def _script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("paper_tables", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_loss_gap_with_unequal_losses(tmp_path):
+    """Quantile's final loss below uniform's, in % of uniform's: 100 * (u - q) / u."""
+    for seed in range(3):
+        # fake_run's final loss is the last training record: quantile 0.2, uniform 0.25 and,
+        # at 1000 bins, quantile 0.3 against uniform 0.24 (quantile worse: a negative gap).
+        for n, binning, loss in [(100, "quantile", 0.2), (100, "uniform", 0.25), (1000, "quantile", 0.3), (1000, "uniform", 0.24)]:
+            fake_run(tmp_path, "bins", "hopper-medium", "tokenized", seed, {3600.0: 30.0},
+                     label=f"num_bins={n},binning={binning}", options={"num_bins": n, "binning": binning},
+                     losses=[1.0, loss])
+    write_report(tmp_path, tmp_path / "report", plots=False)
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "report" / "results.csv")],
+                         capture_output=True, text=True, check=True).stdout
+    gaps = out.split("quantile's final loss below uniform's")[1].splitlines()
+    assert "| 100 | 20.0 |" in gaps  # 100 * (0.25 - 0.2) / 0.25
+    assert "| 1000 | -25.0 |" in gaps  # 100 * (0.24 - 0.3) / 0.24
+    loss_gap = _script().loss_gap
+    assert loss_gap({"final_loss_mean": "0.09"}, {"final_loss_mean": "0.1"}) == "10.0"
+    assert loss_gap({"final_loss_mean": "0.1"}, {"final_loss_mean": "0.08"}) == "-25.0"
+    assert loss_gap(None, {"final_loss_mean": "0.1"}) == "–"
+    assert loss_gap({"final_loss_mean": ""}, {"final_loss_mean": "0.1"}) == "–"

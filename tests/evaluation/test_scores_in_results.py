@@ -1,0 +1,48 @@
+"""Normalized score mean and std in evaluation results, against hand-computed values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from seqrl.evaluation.evaluate import evaluate, evaluate_run, summarize
+
+from .envs import register
+from .test_evaluate import K, trained
+
+
+@pytest.fixture(autouse=True)
+def _env():
+    register()
+
+
+def test_summarize_by_hand(tmp_path):
+    result = trained(tmp_path)
+    spec = dataclasses.replace(result.spec, ref_min_score=-3.0, ref_max_score=0.0)
+    # Returns -3, 0 and -1.5 are scores 0, 100 and 50: mean 50, population std sqrt(5000 / 3).
+    out = summarize(-1.0, np.array([-3.0, 0.0, -1.5]), np.array([4, 6, 5]), spec, seed=7)
+    assert out["score_mean"] == pytest.approx(50.0)
+    assert out["score_std"] == pytest.approx(math.sqrt(5000 / 3))  # 40.82...
+    assert out["return_mean"] == pytest.approx(-1.5) and out["return_std"] == pytest.approx(math.sqrt(1.5))
+    assert out["length_mean"] == 5.0 and out["length_std"] == pytest.approx(math.sqrt(2 / 3))
+    assert out["episodes"] == 3 and out["seed"] == 7 and out["target"] == -1.0
+    # Without reference returns there is no score, and no std of one.
+    none = summarize(-1.0, np.array([-3.0, 0.0]), np.array([4, 6]), dataclasses.replace(spec, ref_min_score=None), seed=0)
+    assert none["score_mean"] is None and none["score_std"] is None
+
+
+def test_score_std_of_a_real_evaluation_and_in_eval_json(tmp_path):
+    result = trained(tmp_path)
+    [res] = evaluate(result.model, result.spec, context_len=K, episodes=6, seed=2, targets=(-1.0,))
+    scores = 100 * (np.array(res["returns"]) + 3.0) / 3.0  # the test dataset's references: -3 and 0
+    assert res["score_std"] > 0
+    assert res["score_std"] == pytest.approx(scores.std())
+    assert res["score_std"] == pytest.approx(100 / 3 * res["return_std"])
+    report = evaluate_run(result.run_dir, episodes=6, seed=2, targets=(-1.0,), device="cpu")
+    written = json.loads((result.run_dir / "eval.json").read_text())
+    assert written["results"][0]["score_std"] == pytest.approx(scores.std())
+    assert report["results"][0]["score_std"] == written["results"][0]["score_std"]
