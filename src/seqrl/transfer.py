@@ -90,6 +90,9 @@ def finetune(
     if not checkpoint_path(source).exists() and not source.is_file():
         raise CheckpointError(f"source run {source} has no checkpoint ({checkpoint_path(source)}); train it first")
     payload = load_checkpoint(source)
+    family = payload.get("family", "dt")  # runs from before families carry no tag: DT runs
+    if family != "dt":
+        raise ConfigError(f"seqrl finetune transfers Decision Transformer runs; {source} is a {family} run")
     source_cfg = TrainConfig.from_dict(payload["config"])
     states = _source_state(payload)
     seed = overrides.get("seed", source_cfg.seed)

@@ -210,3 +210,13 @@ def test_legacy_dt_run_directory_still_loads_evaluates_and_reports(tmp_path):
         np.testing.assert_allclose(old["returns"], new["returns"], rtol=1e-5)
     records = collect(tmp_path)
     assert [r.model for r in records] == ["tokenized-spread"]
+
+
+def test_finetune_refuses_a_tt_source_by_name(tmp_path):
+    from seqrl.errors import ConfigError
+    from seqrl.transfer import finetune
+
+    data = make_dataset(obs_dim=3, act_dim=2)
+    result = train(tiny_tt_config(tmp_path, steps=2), dataset=data)
+    with pytest.raises(ConfigError, match="is a tt run"):
+        finetune(result.run_dir, "tiny", data=data, steps=2, run_dir=tmp_path / "ft")
