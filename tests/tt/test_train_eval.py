@@ -220,3 +220,16 @@ def test_finetune_refuses_a_tt_source_by_name(tmp_path):
     result = train(tiny_tt_config(tmp_path, steps=2), dataset=data)
     with pytest.raises(ConfigError, match="is a tt run"):
         finetune(result.run_dir, "tiny", data=data, steps=2, run_dir=tmp_path / "ft")
+
+
+def test_a_tt_episode_records_as_a_gif_through_its_planner(tmp_path):
+    import imageio.v2 as imageio
+
+    data = env_dataset(episodes=8)
+    result = train(tiny_tt_config(tmp_path, dataset="seedlength-tt", steps=2), dataset=data)
+    report = evaluate_run(result.run_dir, episodes=1, device="cpu", video=tmp_path / "tt.gif", seed=5,
+                          planner={"horizon": 2, "beam_width": 2, "expansion": 1})
+    frames = imageio.mimread(tmp_path / "tt.gif")
+    length = report["results"][0]["lengths"][0]
+    assert len(frames) == length + 1  # the reset frame and one per step of the evaluated episode
+    assert report["video"] == str(tmp_path / "tt.gif")
