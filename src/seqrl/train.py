@@ -30,6 +30,8 @@ from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import CheckpointError
 from seqrl.families import config_from_dict, family_of
 from seqrl.models.spec import DataSpec
+from seqrl.progress import Progress
+from seqrl.validation import warmup_warning
 from seqrl.runs import CONFIG_FILE, METADATA_FILE, METRICS_FILE, MetricsLog, environment_metadata, write_json_atomic
 from seqrl.runtime import autocast_context, bf16_supported, resolve_device  # noqa: F401 (re-exported)
 
@@ -121,45 +123,6 @@ class TrainResult:
     step: int
 
 
-class _Progress:
-    """A tqdm bar on a terminal; otherwise a plain line to stderr every `every` seconds (logs, CI, nohup)."""
-
-    def __init__(self, total: int, initial: int, desc: str, enabled: bool, every: float = 30.0) -> None:
-        self.total, self.step, self.desc, self.every = total, initial, desc, every
-        self.bar = None
-        self.enabled = enabled
-        self._start, self._start_step = time.perf_counter(), initial
-        self._last = self._start
-        self.postfix: dict[str, str] = {}
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
-
-    def update(self) -> None:
-        self.step += 1
-        if self.bar is not None:
-            self.bar.update(1)
-            return
-        now = time.perf_counter()
-        if self.enabled and (now - self._last >= self.every or self.step == self.total):
-            self._last = now
-            rate = (self.step - self._start_step) / max(now - self._start, 1e-9)
-            eta = (self.total - self.step) / max(rate, 1e-9)
-            extra = "".join(f" {k} {v}" for k, v in self.postfix.items())
-            print(f"{self.desc}: step {self.step}/{self.total}{extra} {rate:.1f} steps/s ETA {eta:.0f} s",
-                  file=sys.stderr, flush=True)
-
-    def set_postfix(self, **values: str) -> None:
-        self.postfix = values
-        if self.bar is not None:
-            self.bar.set_postfix(**values)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def train(
     cfg: RunConfig,
     *,
@@ -187,10 +150,9 @@ def train(
     family = family_of(cfg)
     cfg = family.resolve(dataclasses.replace(cfg, run_dir=str(run_dir)))
     device = resolve_device(cfg.device)
-    if cfg.warmup_steps > cfg.steps:
-        print(f"seqrl: warning: --warmup-steps {cfg.warmup_steps} exceeds --steps {cfg.steps}: the learning rate "
-              f"never reaches its peak {cfg.learning_rate:g} (it ends at "
-              f"{cfg.learning_rate * cfg.steps / cfg.warmup_steps:.3g})", file=sys.stderr)
+    warning = warmup_warning(cfg.steps, cfg.warmup_steps)
+    if warning is not None:
+        print(f"seqrl: warning: {warning}", file=sys.stderr)
 
     if dataset is None:
         from seqrl.data.sources import load_dataset
@@ -257,7 +219,7 @@ def train(
             "rng": _rng_state(rng),
         })
 
-    progress = _Progress(cfg.steps, step, run_dir.name, cfg.progress)
+    progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=cfg.progress)
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
     term_sums: dict[str, torch.Tensor] = {}

@@ -60,8 +60,9 @@ def resolve_env_id(spec: DataSpec, env_id: str | None = None) -> str:
     return env_id
 
 
-def _env_kwargs(max_episode_steps: int | None, extra: dict[str, Any] | None) -> dict[str, Any]:
-    kwargs = dict(extra or {})
+def _env_kwargs(max_episode_steps: int | None, extra: dict[str, Any] | None, spec: DataSpec | None = None) -> dict[str, Any]:
+    """gymnasium.make's keyword arguments: the data's own (`spec.env_kwargs`), then the caller's."""
+    kwargs = {**((spec.env_kwargs or {}) if spec is not None else {}), **(extra or {})}
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = int(max_episode_steps)
     return kwargs
@@ -215,7 +216,7 @@ def make_eval_envs(
 
     return make_vector_env(
         resolve_env_id(spec, env_id), episodes, autoreset_mode="same_step", vectorization=vectorization,
-        env_kwargs=_env_kwargs(max_episode_steps, env_kwargs),
+        env_kwargs=_env_kwargs(max_episode_steps, env_kwargs, spec),
     )
 
 
@@ -296,7 +297,7 @@ def evaluate_sequential(
     env_id = resolve_env_id(spec, env_id)
     was_training = model.training
     model.eval()
-    env = gym.make(env_id, **_env_kwargs(max_episode_steps, env_kwargs))
+    env = gym.make(env_id, **_env_kwargs(max_episode_steps, env_kwargs, spec))
     try:
         low, high = _check_spaces(spec, env_id, env.observation_space, env.action_space)
         results = []
@@ -418,7 +419,10 @@ def evaluate_run(
     seed = run.config.eval_seed if seed is None else int(seed)
     env_id = resolve_env_id(run.spec, env_id)
     start = time.perf_counter()
-    counter = _EnvStepProgress(f"eval {run_dir.name}", episodes) if progress else None
+    counter = None
+    if progress:
+        conditions = family.conditions(run.config, run.spec, targets)
+        counter = _EpisodeProgress(f"eval {run_dir.name}", episodes * len(conditions))
     try:
         results = evaluate(
             run.model, run.spec, config=run.config, targets=targets, episodes=episodes, seed=seed, device=torch_device,
@@ -459,40 +463,23 @@ def evaluate_run(
     return report
 
 
-class _EnvStepProgress:
-    """Counts env steps of an evaluation: a tqdm bar on a terminal, a line every 30 s otherwise."""
+class _EpisodeProgress:
+    """An `on_step` callback counting finished episodes on a `seqrl.progress.Progress`
+    (a bar on a terminal, a plain line every 30 s otherwise)."""
 
-    def __init__(self, desc: str, episodes: int, every: float = 30.0) -> None:
-        import sys
+    def __init__(self, desc: str, episodes: int) -> None:
+        from seqrl.progress import Progress
 
-        self.desc, self.every, self.steps, self.calls = desc, every, 0, 0
-        self.start = self.last = time.perf_counter()
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=desc, unit="env step", dynamic_ncols=True)
+        self.progress = Progress(episodes, desc, unit="episode")
+        self.live: int | None = None
 
     def __call__(self, live: int) -> None:
-        self.calls += 1
-        if live == 0 or self.calls == 1:
-            return  # the reset (first call) and the end of a condition take no step
-        self.steps += live
-        if self.bar is not None:
-            self.bar.update(live)
-            self.bar.set_postfix(live=live)
-            return
-        now = time.perf_counter()
-        if now - self.last >= self.every:
-            import sys
-
-            self.last = now
-            print(f"{self.desc}: {self.steps} env steps, {live} episodes running, "
-                  f"{self.steps / (now - self.start):.1f} env steps/s", file=sys.stderr, flush=True)
+        if self.live is not None and live <= self.live:  # not the reset of the next condition
+            self.progress.update(self.live - live, running=live)
+        self.live = live if live else None
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.progress.close()
 
 
 def results_table(report: dict[str, Any], title: str | None = None) -> Any:

@@ -39,7 +39,10 @@ def record_episode(
     is the run's; a DT may pass `context_len` alone). `frame_skip` keeps every n-th frame (long
     episodes make large GIFs). Returns the episode's return, length and the number of frames written.
     """
-    import imageio.v2 as imageio
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise ConfigError("videos need the imageio package: pip install 'seqrl[video]'") from None
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -59,7 +62,7 @@ def record_episode(
     from seqrl.collect.rollout import make_vector_env
 
     envs = make_vector_env(env_id, 1, autoreset_mode="same_step", vectorization="sync",
-                           env_kwargs={"render_mode": "rgb_array"})
+                           env_kwargs={**(spec.env_kwargs or {}), "render_mode": "rgb_array"})
     frames: list[np.ndarray] = []
     was_training = model.training
     model.eval()
@@ -80,5 +83,6 @@ def record_episode(
     if suffix == ".gif":
         imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)  # duration in ms per frame
     else:
-        imageio.mimsave(path, frames, fps=fps)
+        # macro_block_size=1: keep the frame size (600x400 LunarLander frames are otherwise resized)
+        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
     return {"return": episode_return, "length": length, "frames": len(frames), "path": str(path)}

@@ -33,6 +33,9 @@ class DataSpec:
     targets: tuple[float, ...]  # target returns for evaluation, unscaled
     ref_min_score: float | None
     ref_max_score: float | None
+    # Keyword arguments the data's environment was made with (`seqrl collect --env-kwargs`), so
+    # evaluation makes the same environment; None for the usual gymnasium defaults.
+    env_kwargs: dict[str, Any] | None = None
 
     @classmethod
     def from_dataset(
@@ -69,6 +72,7 @@ class DataSpec:
             targets=tuple(float(t) for t in targets),
             ref_min_score=ref_min,
             ref_max_score=ref_max,
+            env_kwargs=dict(dataset.metadata["env_kwargs"]) if dataset.metadata.get("env_kwargs") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from seqrl.config import RunConfig
 from seqrl.errors import ConfigError
+from seqrl.validation import check_run_numbers
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class TTConfig(RunConfig):
         if self.family != "tt":
             raise ConfigError(f"TTConfig is the Trajectory Transformer's config (family tt), got family {self.family!r}")
         self._check_run_fields()
+        check_run_numbers(self)
         for name in ("num_bins", "sequence_length", "step", "embed_dim", "n_layers", "n_heads", "steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
