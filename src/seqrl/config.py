@@ -27,7 +27,7 @@ class RunConfig:
 
     dataset: str
     """Dataset to train on: a local name (`lunarlander-medium`), a Minari id, `d4rl:NAME`, or a path."""
-    family: Literal["dt", "tt"] = "dt"
+    family: Literal["dt", "tt", "bc"] = "dt"
     """Model family tag (each family's config sets its own)."""
     steps: int = 100_000
     """Gradient steps."""
@@ -123,6 +123,19 @@ class TrainConfig(RunConfig):
     ablation, meant for use with --no-token-offsets). With the pooled `tokenized` model it adds
     only a constant (the mean of the index embeddings) to the pooled token: it cannot tell the
     features apart there, as it does for `tokenized-spread`."""
+    pool: Literal["mean", "sum"] = "mean"
+    """How the pooled `tokenized` model pools its per-feature token embeddings into one action
+    token: mean (seqrl's original) or sum (the authors' code). Runs written before this flag
+    existed load as mean."""
+    spread_head: Literal["per-feature", "shared"] = "per-feature"
+    """Spread models' action head: per-feature (one regression row or classifier per action
+    feature, shaped by the task's act_dim: the original) or shared (one scalar regression
+    output, or one classifier over the bins, read from every action token: the authors' code,
+    task-independent, so `seqrl finetune --rebuild state ...` can keep it)."""
+    max_action_features: int = 0
+    """Size the action vocabulary and the feature(-index) embeddings for up to this many action
+    features, so their shapes do not depend on the task (token ids become feature * num_bins +
+    bin, or bin with --no-token-offsets). 0: sized for this task's act_dim (the original)."""
     decode: Literal["argmax", "sample", "expectation"] = "argmax"
     """How a categorical head picks an action: most likely bin, a sample, or the expected value."""
     temperature: float = 1.0
@@ -150,7 +163,7 @@ class TrainConfig(RunConfig):
     def __post_init__(self) -> None:
         if self.family != "dt":
             raise ConfigError(f"TrainConfig is the Decision Transformer's config (family dt), got family {self.family!r}")
-        from seqrl.validation import check_dt_numbers, check_run_numbers
+        from seqrl.validation import check_dt_numbers, check_run_numbers, require_int
 
         # Every numeric flag up front (NaN, inf, out of range), each error naming its flag.
         check_run_numbers(self)
@@ -160,6 +173,31 @@ class TrainConfig(RunConfig):
             raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
         if self.model not in VARIANTS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")
+        if self.pool not in ("mean", "sum"):
+            raise ConfigError(f"unknown --pool {self.pool!r}; choose mean or sum")
+        if self.pool != "mean" and self.model != "tokenized":
+            raise ConfigError(f"--pool {self.pool} applies to the pooled tokenized model, not to --model {self.model}")
+        if self.spread_head not in ("per-feature", "shared"):
+            raise ConfigError(f"unknown --spread-head {self.spread_head!r}; choose per-feature or shared")
+        if self.spread_head == "shared" and not self.model.endswith("spread"):
+            raise ConfigError(
+                f"--spread-head shared needs a spread model (tokenized-spread or continuous-spread), not --model "
+                f"{self.model}: a pooled action token gives every feature the same hidden state to read")
+        require_int("max_action_features", self.max_action_features, 0)
+        if self.max_action_features and self.model == "continuous":
+            raise ConfigError("--max-action-features applies to tokenized and spread models; the continuous model's "
+                              "action embedding is one linear map of the whole action")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        # Runs written before --pool existed pooled by mean, whatever today's default is.
+        values = {"pool": "mean", **values}
+        return super().from_dict(values)
+
+    @property
+    def agnostic_action_layers(self) -> bool:
+        """Whether every action-codec parameter's shape is independent of the task's act_dim."""
+        return self.model.endswith("spread") and self.spread_head == "shared" and self.max_action_features > 0
 
     @property
     def uses_tokenizer(self) -> bool:

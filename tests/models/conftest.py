@@ -22,6 +22,15 @@ VARIANT_CASES = [
     pytest.param(dict(model="tokenized", token_offsets=False), id="tokenized-shared-range"),
     pytest.param(dict(model="tokenized-spread", token_offsets=False, action_index_embedding=True),
                  id="tokenized-spread-shared-range-index"),
+    # Issue 12: sum pooling, and the environment-agnostic spread codecs (one shared head, a
+    # vocabulary sized for up to 8 action features).
+    pytest.param(dict(model="tokenized", pool="sum"), id="tokenized-sum"),
+    pytest.param(dict(model="tokenized-spread", spread_head="shared", max_action_features=8),
+                 id="tokenized-spread-agnostic"),
+    pytest.param(dict(model="tokenized-spread", head="categorical", spread_head="shared", max_action_features=8,
+                      token_offsets=False, action_index_embedding=True), id="tokenized-spread-agnostic-categorical"),
+    pytest.param(dict(model="continuous-spread", spread_head="shared", max_action_features=8),
+                 id="continuous-spread-agnostic"),
 ]
 
 

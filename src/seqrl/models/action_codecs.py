@@ -15,11 +15,24 @@ feature by feature autoregressive under the causal mask.
 
 Embeddings (names from Annett & Andersen):
   ActionEmbedding                 continuous action -> 1 token (the baseline DT)
-  ActionTokenizedEmbedding        d feature tokens -> embedded -> mean-pooled into 1 token
+  ActionTokenizedEmbedding        d feature tokens -> embedded -> pooled (mean or sum) into 1 token
   ActionTokenizedSpreadEmbedding  d feature tokens -> d tokens
   ActionSpreadEmbedding           d continuous values -> d tokens (value * w + feature embedding)
 Heads: RegressionHead (MSE on the continuous action, the paper's) and CategoricalHead
 (cross-entropy over each feature's bins), each usable with every embedding.
+
+Environment-agnostic action layers (the paper's "the action embedding and action head shapes
+remain consistent across downstream tasks"). Two switches make every parameter of a spread
+codec independent of the task's act_dim, so `seqrl finetune --rebuild state ...` can keep it:
+
+- `shared_head=True`: ONE head for every spread action token, a (1, D) scalar regression row
+  or one (num_bins, D) classifier, instead of one row / classifier per feature. Spread only:
+  with a pooled token every feature would read the same hidden state and get the same output.
+- `max_features=M > 0`: the action vocabulary is sized for up to M features, not for this
+  task's: token ids are re-based to `feature * num_bins + bin` (per-feature offsets, a
+  fixed stride of the configured num_bins instead of the data's cumulative bin counts) or to
+  `bin` (shared range), and feature-index / feature embeddings have M rows, of which a task
+  uses its first act_dim. With `max_features=0` (the default) ids and shapes are today's.
 """
 
 from __future__ import annotations
@@ -52,32 +65,42 @@ class _FeatureTokenEmbedding(nn.Module):
     index embedding is what lets the model know which feature a token belongs to.
     """
 
-    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool) -> None:
+    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool, index_rows: int = 0) -> None:
         super().__init__()
         self.token = nn.Embedding(vocab_size, dim)
-        self.index = nn.Embedding(act_dim, dim) if index_embedding else None
+        # index_rows > act_dim: sized for up to that many features (environment-agnostic).
+        self.index = nn.Embedding(max(act_dim, index_rows), dim) if index_embedding else None
 
     def embed_features(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.token(tokens)  # (B, T, d, D)
         if self.index is not None:
-            x = x + self.index.weight  # (d, D) broadcast over (B, T)
+            x = x + self.index.weight[: tokens.shape[-1]]  # (d, D) broadcast over (B, T)
         return x
 
 
 class ActionTokenizedEmbedding(_FeatureTokenEmbedding):
-    """Per-feature token embeddings pooled (mean) into one action token per step."""
+    """Per-feature token embeddings pooled into one action token per step: their mean (seqrl's
+    original choice) or their sum (the authors' code)."""
 
     tokens_per_step = 1
 
+    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool, index_rows: int = 0,
+                 pool: str = "mean") -> None:
+        super().__init__(vocab_size, act_dim, dim, index_embedding, index_rows)
+        if pool not in ("mean", "sum"):
+            raise ValueError(f"unknown pooling {pool!r}; choose mean or sum")
+        self.pool = pool
+
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
-        return self.embed_features(tokens).mean(dim=2, keepdim=True)  # (B, T, 1, D)
+        x = self.embed_features(tokens)  # (B, T, d, D)
+        return (x.mean if self.pool == "mean" else x.sum)(dim=2, keepdim=True)  # (B, T, 1, D)
 
 
 class ActionTokenizedSpreadEmbedding(_FeatureTokenEmbedding):
     """One token per action feature: the step becomes R, s, a_0 .. a_{d-1}."""
 
-    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool) -> None:
-        super().__init__(vocab_size, act_dim, dim, index_embedding)
+    def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool, index_rows: int = 0) -> None:
+        super().__init__(vocab_size, act_dim, dim, index_embedding, index_rows)
         self.tokens_per_step = act_dim
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
@@ -87,14 +110,15 @@ class ActionTokenizedSpreadEmbedding(_FeatureTokenEmbedding):
 class ActionSpreadEmbedding(nn.Module):
     """Continuous values spread one per token: a_j * w + b + feature_embedding[j]."""
 
-    def __init__(self, act_dim: int, dim: int) -> None:
+    def __init__(self, act_dim: int, dim: int, feature_rows: int = 0) -> None:
         super().__init__()
         self.tokens_per_step = act_dim
         self.value = nn.Linear(1, dim)
-        self.feature = nn.Embedding(act_dim, dim)
+        # feature_rows > act_dim: sized for up to that many features (environment-agnostic).
+        self.feature = nn.Embedding(max(act_dim, feature_rows), dim)
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
-        return self.value(actions.unsqueeze(-1)) + self.feature.weight  # (B, T, d, D)
+        return self.value(actions.unsqueeze(-1)) + self.feature.weight[: actions.shape[-1]]  # (B, T, d, D)
 
 
 # --------------------------------------------------------------------------- heads
@@ -108,11 +132,14 @@ def _per_feature(hidden: torch.Tensor, act_dim: int) -> torch.Tensor:
 class RegressionHead(nn.Module):
     """Continuous action, squashed into the action bounds with tanh; MSE loss."""
 
-    def __init__(self, dim: int, act_dim: int, low: torch.Tensor, high: torch.Tensor) -> None:
+    def __init__(self, dim: int, act_dim: int, low: torch.Tensor, high: torch.Tensor, shared: bool = False) -> None:
         super().__init__()
-        # One output per feature, read from that feature's own hidden state: a (d, D) weight.
-        self.weight = nn.Parameter(torch.randn(act_dim, dim) * 0.02)
-        self.bias = nn.Parameter(torch.zeros(act_dim))
+        # One output per feature, read from that feature's own hidden state: a (d, D) weight; or
+        # (shared, spread only) one (1, D) row every action token's hidden state is read with,
+        # broadcast over the d features below. The bounds are buffers of the task, not weights.
+        rows = 1 if shared else act_dim
+        self.weight = nn.Parameter(torch.randn(rows, dim) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(rows))
         self.register_buffer("center", (high + low) / 2)
         self.register_buffer("half_range", (high - low) / 2)
 
@@ -141,10 +168,14 @@ class CategoricalHead(nn.Module):
     are masked to -inf.
     """
 
-    def __init__(self, dim: int, tokenizer: TorchActionTokenizer, shared: bool) -> None:
+    def __init__(self, dim: int, tokenizer: TorchActionTokenizer, shared: bool, classes: int | None = None) -> None:
         super().__init__()
         self.tokenizer = tokenizer
-        act_dim, max_bins = tokenizer.action_dim, int(tokenizer.num_bins.max())
+        # `classes`: a fixed logit count (the configured num_bins: environment-agnostic) instead
+        # of the most bins any feature of this task's data got.
+        act_dim, max_bins = tokenizer.action_dim, int(classes or tokenizer.num_bins.max())
+        if max_bins < int(tokenizer.num_bins.max()):
+            raise ValueError(f"{max_bins} classes cannot hold a feature with {int(tokenizer.num_bins.max())} bins")
         # With a shared token range the same classifier serves every feature (the ablation);
         # otherwise each feature has its own.
         n_classifiers = 1 if shared else act_dim
@@ -206,26 +237,50 @@ class ActionCodec(nn.Module):
         high: torch.Tensor,
         tokenizer: TorchActionTokenizer | None,
         index_embedding: bool = False,
+        *,
+        shared_head: bool = False,
+        max_features: int = 0,
+        num_bins: int | None = None,
+        pool: str = "mean",
     ) -> None:
         super().__init__()
         if (variant.startswith("tokenized") or head == "categorical") and tokenizer is None:
             raise ValueError(f"variant {variant!r} with head {head!r} needs an action tokenizer")
+        if shared_head and not variant.endswith("spread"):
+            raise ValueError(f"a shared action head needs a spread variant, not {variant!r}")
+        if max_features and act_dim > max_features:
+            raise ValueError(f"act_dim {act_dim} exceeds max_features {max_features}")
+        if max_features and tokenizer is not None and num_bins is None:
+            raise ValueError("max_features with a tokenizer needs num_bins (the fixed stride of the token ids)")
         self.tokenizer = tokenizer
+        self.max_features = int(max_features)
+        self.stride = int(num_bins) if num_bins is not None else None
         shared_range = tokenizer is not None and not bool(tokenizer.offsets.any())
+        if tokenizer is not None and self.max_features:
+            # Fixed vocabulary: bin ids re-based with a stride of num_bins (see `_embedding_ids`).
+            vocab = self.stride if shared_range else self.max_features * self.stride
+            if int(tokenizer.num_bins.max()) > self.stride:
+                raise ValueError(f"the tokenizer has features with more than num_bins={self.stride} bins")
+            self.register_buffer("id_base", (torch.zeros(act_dim, dtype=torch.long) if shared_range else
+                                             torch.arange(act_dim) * self.stride) - tokenizer.offsets, persistent=False)
+        else:
+            vocab = tokenizer.vocab_size if tokenizer is not None else 0
+            self.id_base = None
         if variant == "continuous":
             self.embedding: nn.Module = ActionEmbedding(act_dim, dim)
         elif variant == "tokenized":
-            self.embedding = ActionTokenizedEmbedding(tokenizer.vocab_size, act_dim, dim, index_embedding)
+            self.embedding = ActionTokenizedEmbedding(vocab, act_dim, dim, index_embedding, self.max_features, pool)
         elif variant == "tokenized-spread":
-            self.embedding = ActionTokenizedSpreadEmbedding(tokenizer.vocab_size, act_dim, dim, index_embedding)
+            self.embedding = ActionTokenizedSpreadEmbedding(vocab, act_dim, dim, index_embedding, self.max_features)
         elif variant == "continuous-spread":
-            self.embedding = ActionSpreadEmbedding(act_dim, dim)
+            self.embedding = ActionSpreadEmbedding(act_dim, dim, self.max_features)
         else:
             raise ValueError(f"unknown action variant {variant!r}")
         if head == "regression":
-            self.head: nn.Module = RegressionHead(dim, act_dim, low, high)
+            self.head: nn.Module = RegressionHead(dim, act_dim, low, high, shared=shared_head)
         elif head == "categorical":
-            self.head = CategoricalHead(dim, tokenizer, shared=shared_range)
+            classes = self.stride if (shared_head or self.max_features) else None
+            self.head = CategoricalHead(dim, tokenizer, shared=shared_range or shared_head, classes=classes)
         else:
             raise ValueError(f"unknown action head {head!r}")
         self.tokens_per_step: int = self.embedding.tokens_per_step
@@ -233,6 +288,13 @@ class ActionCodec(nn.Module):
     def tokenize(self, actions: torch.Tensor) -> torch.Tensor | None:
         return None if self.tokenizer is None else self.tokenizer.encode(actions)
 
+    def _embedding_ids(self, tokens: torch.Tensor | None) -> torch.Tensor | None:
+        """The tokenizer's ids, or with max_features the task-independent ids: feature * num_bins + bin
+        (per-feature offsets) or bin (shared range)."""
+        if tokens is None or self.id_base is None:
+            return tokens
+        return tokens + self.id_base  # (B, T, d)
+
     def embed(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         """(B, T, d) actions (+ their tokens) -> (B, T, k, D) action-token embeddings."""
-        return self.embedding(actions, tokens)
+        return self.embedding(actions, self._embedding_ids(tokens))

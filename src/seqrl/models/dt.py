@@ -40,8 +40,15 @@ class DecisionTransformer(nn.Module):
         high = torch.tensor(spec.action_high, dtype=torch.float32)
         # The middle of the action box: the placeholder for the action being generated in `act`.
         self.register_buffer("action_center", (low + high) / 2, persistent=False)
+        if cfg.max_action_features and spec.act_dim > cfg.max_action_features:
+            from seqrl.errors import ConfigError
+
+            raise ConfigError(f"--max-action-features {cfg.max_action_features} is below {spec.dataset}'s "
+                              f"{spec.act_dim} action features")
         self.codec = ActionCodec(
-            cfg.model, cfg.head, spec.act_dim, dim, low, high, tokenizer, cfg.action_index_embedding
+            cfg.model, cfg.head, spec.act_dim, dim, low, high, tokenizer, cfg.action_index_embedding,
+            shared_head=cfg.spread_head == "shared", max_features=cfg.max_action_features,
+            num_bins=cfg.num_bins, pool=cfg.pool,
         )
         self.tokens_per_step = 2 + self.codec.tokens_per_step
         self.embed_ln = nn.LayerNorm(dim)
