@@ -11,6 +11,7 @@ from typing import Callable
 
 def _subcommands() -> dict[str, Callable]:
     # Imported here, not at module import, so `import seqrl.cli` stays cheap.
+    from seqrl.analysis.prediction import predict_command
     from seqrl.collect.recipes import collect_command
     from seqrl.data.sources import datasets_command
     from seqrl.demo import demo_command
@@ -26,6 +27,7 @@ def _subcommands() -> dict[str, Callable]:
         "demo": demo_command,
         "eval": eval_command,
         "finetune": finetune_command,
+        "predict": predict_command,
         "train": train_command,
         "sweep": sweep_command,
         "report": report_command,
@@ -43,7 +45,7 @@ def _family_flag(argv: list[str]) -> str | None:
 
 
 def _train_of_family(argv: list[str]) -> bool:
-    """`seqrl train --family tt ...`: parse with the TT's config (its own flags and defaults).
+    """`seqrl train --family F ...`: parse with family F's config (its own flags and defaults).
 
     tyro parses one dataclass per command, and each family has its own config class, so the
     family flag picks the class before parsing. Returns False for the DT (the plain path).
@@ -53,14 +55,15 @@ def _train_of_family(argv: list[str]) -> bool:
     family = _family_flag(argv[1:])
     if not argv or argv[0] != "train" or family in (None, "dt"):
         return False
-    from seqrl.train import tt_train_command
+    from seqrl.errors import ConfigError
+    from seqrl.families import get_family
+    from seqrl.train import family_train_command
 
-    commands = {"tt": tt_train_command}
-    if family not in commands:
-        from seqrl.errors import ConfigError
-
-        raise ConfigError(f"unknown --family {family!r}; choose dt or tt")
-    tyro.cli(commands[family], args=argv[1:], prog="seqrl train")
+    try:
+        config_class = get_family(family).config_class
+    except ConfigError as exc:
+        raise ConfigError(f"unknown --family {family!r}: {exc}") from None
+    tyro.cli(family_train_command(config_class), args=argv[1:], prog="seqrl train")
     return True
 
 

@@ -27,8 +27,8 @@ class RunConfig:
 
     dataset: str
     """Dataset to train on: a local name (`lunarlander-medium`), a Minari id, `d4rl:NAME`, or a path."""
-    family: Literal["dt", "tt", "bc"] = "dt"
-    """Model family tag (each family's config sets its own)."""
+    family: str = "dt"
+    """Model family tag (each family's config sets its own; seqrl.families registers them)."""
     steps: int = 100_000
     """Gradient steps."""
     batch_size: int = 64

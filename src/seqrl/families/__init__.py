@@ -78,6 +78,12 @@ class Family:
                     device: Any = None) -> Policy:
         raise NotImplementedError
 
+    def open_loop(self, model: Any, cfg: Any, artefacts: Any, dataset: Any, starts: np.ndarray, horizon: int,
+                  actions: str = "dataset", context: int = 1) -> dict[str, np.ndarray]:
+        """Open-loop state predictions from dataset indices `starts` (seqrl.analysis.prediction):
+        {"states": (n, horizon, obs_dim), "log_density": (n, horizon), ...}."""
+        raise ConfigError(f"a {self.tag} model does not predict states; `seqrl predict` takes TT and dynamics runs")
+
     def describe(self, cfg: Any) -> str:
         """A short label of the model (table rows, run names)."""
         return getattr(cfg, "model", self.tag)
@@ -94,7 +100,7 @@ def register(family: Family) -> Family:
 def _load_builtin() -> None:
     # Imported lazily (the families import models and data, which import this module's users);
     # importing a module twice is a dictionary lookup.
-    from seqrl.families import dt, tt  # noqa: F401 (registers them)
+    from seqrl.families import dt, dynamics, tt  # noqa: F401 (registers them)
 
 
 def get_family(tag: str | None) -> Family:

@@ -110,6 +110,12 @@ class TrajectoryTransformerFamily(Family):
             raise ConfigError("the Trajectory Transformer plans for reward, not for a target return: drop --targets")
         return (None,)
 
+    def open_loop(self, model: Any, cfg: TTConfig, artefacts: Any, dataset: Any, starts: np.ndarray, horizon: int,
+                  actions: str = "dataset", context: int = 1) -> dict[str, np.ndarray]:
+        from seqrl.families.tt.predict import tt_open_loop
+
+        return tt_open_loop(model, cfg, artefacts, dataset, starts, horizon, actions=actions, context=context)
+
     def make_policy(self, model: Any, spec: Any, cfg: TTConfig, condition: Any, settings: dict[str, Any] | None = None,
                     device: Any = None) -> TTPolicy:
         device = torch.device(device) if device is not None else next(model.parameters()).device

@@ -1,0 +1,1 @@
+"""Model analyses that are not evaluation in an environment (long-horizon prediction)."""
