@@ -129,12 +129,15 @@ def train(
     dataset: TrajectoryDataset | None = None,
     prepare_model: Callable[[torch.nn.Module], None] | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    make_artefacts: Callable[[RunConfig, TrajectoryDataset, DataSpec], Any] | None = None,
 ) -> TrainResult:
     """Train (or resume) the run described by `cfg`, of whichever family it names.
 
     `prepare_model` runs on the freshly built model before the optimizer sees it; fine-tuning
     uses it to copy a pretrained trunk in and freeze layers. It runs again on resume (then the
     checkpoint's weights are loaded over it), so it must depend only on the config.
+    `make_artefacts(cfg, dataset, spec)` replaces the family's fitting of a new run's artefacts
+    (fine-tuning that keeps the source's action tokenizer); a resumed run reads its checkpoint's.
     """
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     ckpt_file = checkpoint_path(run_dir)
@@ -164,7 +167,7 @@ def train(
         artefacts = family.artefacts_from_payload(payload.get(family.artefacts_key))
     else:
         spec = family.make_spec(cfg, dataset)
-        artefacts = family.fit_artefacts(cfg, dataset, spec)
+        artefacts = (make_artefacts or family.fit_artefacts)(cfg, dataset, spec)
 
     torch.manual_seed(cfg.seed)  # parameter initialisation
     rng = np.random.default_rng(cfg.seed)  # batch sampling
@@ -329,17 +332,15 @@ def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]", threads: int | 
     print(f"run directory: {result.run_dir} (step {result.step})")
 
 
-def tt_train_command(cfg: "tyro.conf.OmitArgPrefixes[TTConfig]", threads: int | None = None) -> None:  # noqa: F821
-    """Train a Trajectory Transformer on a dataset (`seqrl train --family tt --dataset NAME`).
+def family_train_command(config_class: type) -> Callable[..., None]:
+    """`train_command` for another family's config class (what `seqrl train --family F` runs)."""
 
-    Every config field is a flag; the defaults are the authors' (100 quantile bins, 4 layers of
-    width 128, AdamW 6e-4 with cosine decay).
+    def command(cfg: Any, threads: int | None = None) -> None:
+        train_command(cfg, threads)
 
-    Args:
-        cfg: The training configuration.
-        threads: CPU threads for torch (default: torch's, one per core).
-    """
-    train_command(cfg, threads)
-
-
-from seqrl.families.tt.config import TTConfig  # noqa: E402 (tyro resolves the annotation above by name)
+    command.__annotations__ = {"cfg": tyro.conf.OmitArgPrefixes[config_class], "threads": int | None, "return": None}
+    command.__doc__ = (f"{(config_class.__doc__ or '').strip().rstrip('.')} (`seqrl train --family "
+                       f"{config_class.__dataclass_fields__['family'].default} --dataset NAME`).\n\n"
+                       "Every config field is a flag.\n\nArgs:\n    cfg: The training configuration.\n"
+                       "    threads: CPU threads for torch (default: torch's, one per core).")
+    return command

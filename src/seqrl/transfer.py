@@ -6,16 +6,29 @@ Which layers travel (Annett & Andersen's transfer setting):
   the final LayerNorm) and `model.embed_ln`, the LayerNorm every token passes through on its
   way into the trunk. `embed_ln` counts as trunk: it has no task-shaped weights, and its gain
   and bias are part of the input distribution the trunk was trained on.
-- Built fresh for the new task: the state embedding (its input size is the new obs_dim), the
-  whole action codec (action embedding, tokenizer and action head; always rebuilt and refitted
-  on the new dataset, even when the action sizes happen to match, since bins and bounds are
-  the data's), the return-to-go embedding (returns mean different things across tasks, and the
-  new task has its own rtg_scale) and the timestep embedding (its size follows the new task's
-  episode length).
+- Built fresh for the new task by default: the state embedding (its input size is the new
+  obs_dim), the whole action codec (action embedding, tokenizer and action head, refitted on
+  the new dataset), the return-to-go embedding (returns mean different things across tasks,
+  and the new task has its own rtg_scale) and the timestep embedding (its size follows the new
+  task's episode length).
+- `rebuild` (`--rebuild`) names the modality branches built fresh, as the tokenized-action
+  authors' downstream options do; the others are kept from the source too:
+    state     `embed_state`
+    return    `embed_return`
+    timestep  `embed_timestep`
+    action    the action codec: its parameters (embedding and head) and the source's action
+              tokenizer. Its buffers (action bounds, bin tables) are the new task's, built from
+              the kept tokenizer. The paper's setting is `--rebuild state`: with an
+              environment-agnostic spread codec (`--spread-head shared --max-action-features M`)
+              the action layers' shapes are the same for every task up to M action features.
+  A kept branch must fit the new model shape for shape, or the fine-tune stops with an error
+  naming the branch and the shapes. The source tokenizer fits a task with the same act_dim, or
+  any act_dim when all its features share one set of bin edges (`--binning uniform` over equal
+  action bounds): each new feature then gets those edges and values.
 
-`train="embeddings"` freezes the transferred layers (requires_grad=False: not in the
-optimizer, so they stay bit-identical) and trains only the fresh task layers; `train="all"`
-trains everything, starting from the transferred weights.
+`train="embeddings"` freezes everything kept (requires_grad=False: not in the optimizer, so it
+stays bit-identical) and trains only the rebuilt branches; `train="all"` trains everything,
+starting from the transferred weights.
 
 Fine-tuning runs through the one training loop (`seqrl.train.train`) with a `prepare_model`
 hook, so it checkpoints and resumes like any run. The architecture (width, depth, heads,
@@ -30,6 +43,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import torch
 import tyro
 
@@ -42,22 +56,81 @@ from seqrl.runs import METADATA_FILE
 from seqrl.train import TrainResult, train
 
 TrainMode = Literal["embeddings", "all"]
-TRANSFERRED = ("embed_ln", "trunk")  # module names copied from the source model
+Branch = Literal["state", "return", "timestep", "action"]
+TRANSFERRED = ("embed_ln", "trunk")  # module names always copied from the source model
+BRANCHES: dict[str, str] = {"state": "embed_state", "return": "embed_return", "timestep": "embed_timestep",
+                            "action": "codec"}  # --rebuild name -> module
+ALL_BRANCHES = tuple(BRANCHES)
 
 
 def transferred_modules(model: DecisionTransformer) -> list[torch.nn.Module]:
     return [getattr(model, name) for name in TRANSFERRED]
 
 
-def _source_state(payload: dict[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
+def check_rebuild(rebuild: Any) -> tuple[str, ...]:
+    """`--rebuild` as a tuple of branch names in canonical order; a ConfigError names bad ones."""
+    names = (rebuild,) if isinstance(rebuild, str) else tuple(rebuild)
+    unknown = [n for n in names if n not in BRANCHES]
+    if unknown:
+        raise ConfigError(f"--rebuild: unknown branch {', '.join(map(repr, unknown))}; choose from {', '.join(BRANCHES)}")
+    if "state" not in names:
+        raise ConfigError("--rebuild must include state: the state embedding's input is the task's observation")
+    return tuple(n for n in BRANCHES if n in names)
+
+
+def keep_tokenizer(source: Any, act_dim: int, task: str) -> Any:
+    """The source's ActionTokenizer for a task with `act_dim` action features, or a CheckpointError.
+
+    Same act_dim: the source tokenizer itself. Another act_dim: only when every source feature has
+    the same bin edges and values (one quantizer for every feature; `--binning uniform` over equal
+    bounds gives equal edges, and equal values when features are interchangeable), repeated for
+    each new feature; otherwise the source's bins are per feature and mean nothing for the new ones.
+    """
+    from seqrl.data.tokenizer import ActionTokenizer
+
+    if source is None or source.action_dim == act_dim:
+        return source
+    same_edges = all(np.array_equal(e, source.edges[0]) for e in source.edges)
+    if not same_edges:
+        raise CheckpointError(
+            f"--rebuild: the source's action tokenizer has per-feature bins ({source.strategy} edges of each of "
+            f"its {source.action_dim} features) and cannot tokenize {task}'s {act_dim} action features; pretrain "
+            f"with --binning uniform (one set of edges for every feature), or add action to --rebuild")
+    # Per-bin values differ between features (the mean training action per bin): use their mean.
+    values = np.mean(np.stack(source.values), axis=0).astype(np.float32)
+    edges = source.edges[0]
+    values = np.clip(values, edges[:-1], np.concatenate([np.nextafter(edges[1:-1], -np.inf), edges[-1:]]))
+    return ActionTokenizer([edges] * act_dim, [values] * act_dim, num_bins=source.num_bins, strategy=source.strategy,
+                           shared_range=source.shared_range)
+
+
+def _source_state(payload: dict[str, Any], modules: tuple[str, ...] = TRANSFERRED) -> dict[str, dict[str, torch.Tensor]]:
     """The source checkpoint's weights of each transferred module."""
     states: dict[str, dict[str, torch.Tensor]] = {}
-    for name in TRANSFERRED:
+    for name in modules:
         prefix = name + "."
         states[name] = {k[len(prefix):]: v for k, v in payload["model"].items() if k.startswith(prefix)}
         if not states[name]:
             raise CheckpointError(f"the source checkpoint has no '{name}' weights; is it a Decision Transformer run?")
     return states
+
+
+def _load_kept_branch(branch: str, module: torch.nn.Module, state: dict[str, torch.Tensor], task: str) -> None:
+    """Copy a kept branch's parameters from the source, shape for shape (buffers stay the new task's)."""
+    params = dict(module.named_parameters())
+    missing = sorted(set(params) - set(state))
+    if missing:
+        raise CheckpointError(f"--rebuild: the source's {branch} branch has no {', '.join(missing)}; add {branch} to --rebuild")
+    wrong = [f"{BRANCHES[branch]}.{k} is {tuple(state[k].shape)} in the source but {tuple(p.shape)} for {task}"
+             for k, p in params.items() if state[k].shape != p.shape]
+    if wrong:
+        hint = (" (an environment-agnostic spread codec, --spread-head shared --max-action-features M, keeps its "
+                "shapes across tasks)" if branch == "action" else "")
+        raise CheckpointError(f"--rebuild: the source's {branch} branch does not fit the new task: {'; '.join(wrong)}; "
+                              f"add {branch} to --rebuild{hint}")
+    with torch.no_grad():
+        for k, p in params.items():
+            p.copy_(state[k])
 
 
 def default_finetune_dir(source: Path, dataset: str, mode: str, seed: int) -> Path:
@@ -74,6 +147,7 @@ def finetune(
     run_dir: str | Path | None = None,
     data: TrajectoryDataset | None = None,
     resume: bool = False,
+    rebuild: Any = ALL_BRANCHES,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune the trunk of the run at `source` on `dataset`; the new run's TrainResult.
@@ -82,10 +156,13 @@ def finetune(
     batch_size, seed, model, eval settings, ...); everything else is the source run's config,
     except rtg_scale and targets, which default to the new dataset's presets.
     `data` passes the dataset in memory instead of loading `dataset` by name. The warm-up
-    defaults to the source's, capped at a tenth of `steps`.
+    defaults to the source's, capped at a tenth of `steps`. `rebuild` names the branches built
+    fresh (the module docstring); the rest are kept from the source.
     """
     if train_mode not in ("embeddings", "all"):
         raise ConfigError(f"--train must be 'embeddings' or 'all', got {train_mode!r}")
+    rebuild = check_rebuild(rebuild)
+    kept = tuple(b for b in BRANCHES if b not in rebuild)
     source = Path(source)
     if not checkpoint_path(source).exists() and not source.is_file():
         raise CheckpointError(f"source run {source} has no checkpoint ({checkpoint_path(source)}); train it first")
@@ -95,6 +172,13 @@ def finetune(
         raise ConfigError(f"seqrl finetune transfers Decision Transformer runs; {source} is a {family} run")
     source_cfg = TrainConfig.from_dict(payload["config"])
     states = _source_state(payload)
+    kept_states = _source_state(payload, tuple(BRANCHES[b] for b in kept))
+    if "action" in kept:
+        for name in ("model", "head", "num_bins", "binning", "token_offsets", "action_index_embedding", "pool",
+                     "spread_head", "max_action_features"):
+            if name in overrides and overrides[name] != getattr(source_cfg, name):
+                raise ConfigError(f"--{name.replace('_', '-')} {overrides[name]} differs from the source's "
+                                  f"{getattr(source_cfg, name)}, but the action layers are kept; add action to --rebuild")
     seed = overrides.get("seed", source_cfg.seed)
     run_dir = Path(run_dir) if run_dir is not None else default_finetune_dir(source, dataset, train_mode, seed)
     source_dir = source.parent.parent if source.is_file() else source
@@ -107,6 +191,16 @@ def finetune(
     named = set(overrides) & {"dataset", "steps", "run_dir", "resume"}
     if named:
         raise ConfigError(f"pass {', '.join(sorted(named))} as finetune's own arguments, not as overrides")
+    new_model = overrides.get("model", source_cfg.model)
+    if "action" in rebuild and new_model != source_cfg.model:
+        # A rebuilt codec of another representation: the source's codec options that the new
+        # representation cannot take fall back to their defaults (unless given).
+        if not new_model.endswith("spread"):
+            overrides.setdefault("spread_head", "per-feature")
+        if new_model == "continuous":
+            overrides.setdefault("max_action_features", 0)
+        if new_model != "tokenized":
+            overrides.setdefault("pool", "mean")
     # The source's warm-up (CORL: 10k steps) can be as long as a whole fine-tune; cap it at a
     # tenth of the fine-tuning steps unless asked for.
     overrides.setdefault("warmup_steps", min(source_cfg.warmup_steps, max(1, steps // 10)))
@@ -126,7 +220,8 @@ def finetune(
         "source_env_id": payload["spec"]["env_id"],
         "source_model": source_cfg.model,
         "train": train_mode,
-        "transferred": list(TRANSFERRED),
+        "transferred": list(TRANSFERRED) + [BRANCHES[b] for b in kept],
+        "rebuilt": list(rebuild),
     }
     if resume:
         _check_same_finetune(run_dir, record)
@@ -139,8 +234,23 @@ def finetune(
                 raise CheckpointError(f"the source run's '{name}' weights do not fit the new model: {exc}") from None
             if train_mode == "embeddings":
                 module.requires_grad_(False)
+        for branch in kept:
+            module = getattr(model, BRANCHES[branch])
+            _load_kept_branch(branch, module, kept_states[BRANCHES[branch]], dataset)
+            if train_mode == "embeddings":
+                module.requires_grad_(False)
 
-    return train(cfg, dataset=data, prepare_model=prepare_model, extra_metadata={"finetune": record})
+    make_artefacts = None
+    if "action" in kept:
+        from seqrl.families import get_family
+
+        source_tokenizer = get_family("dt").artefacts_from_payload(payload.get("tokenizer"))
+
+        def make_artefacts(cfg: TrainConfig, dataset_: TrajectoryDataset, spec: Any) -> Any:
+            return keep_tokenizer(source_tokenizer, spec.act_dim, dataset)
+
+    return train(cfg, dataset=data, prepare_model=prepare_model, extra_metadata={"finetune": record},
+                 make_artefacts=make_artefacts)
 
 
 def _check_same_finetune(run_dir: Path, record: dict[str, Any]) -> None:
@@ -151,6 +261,9 @@ def _check_same_finetune(run_dir: Path, record: dict[str, Any]) -> None:
     saved = json.loads(path.read_text()).get("finetune")
     if saved is None:
         raise ConfigError(f"{run_dir} is not a fine-tuning run; resume it with `seqrl train --resume`")
+    if saved.get("rebuilt", list(ALL_BRANCHES)) != record["rebuilt"]:
+        raise ConfigError(f"{run_dir} fine-tunes with --rebuild {' '.join(saved.get('rebuilt', ALL_BRANCHES))}; "
+                          f"cannot resume it with --rebuild {' '.join(record['rebuilt'])}")
     for key in ("source_run", "train"):
         if saved[key] != record[key]:
             raise ConfigError(
@@ -163,6 +276,7 @@ def finetune_command(
     source: Annotated[str, tyro.conf.arg(name="from", metavar="RUN_DIR")],
     dataset: str,
     train: TrainMode = "embeddings",
+    rebuild: tuple[Branch, ...] = ALL_BRANCHES,
     steps: int = 10_000,
     run_dir: str | None = None,
     model: ActionVariant | None = None,
@@ -181,14 +295,17 @@ def finetune_command(
 ) -> None:
     """Transfer a trained run's transformer trunk to another dataset (other observation and action sizes allowed).
 
-    Fresh state/return/timestep embeddings and a fresh action codec are built for the new task;
-    the trunk (and the embedding LayerNorm) is copied from the source run. Options left unset
-    take the source run's values.
+    The trunk (and the embedding LayerNorm) is copied from the source run; the branches named by
+    --rebuild (default: state, return and timestep embeddings and the action codec) are built
+    fresh for the new task, the others kept. Options left unset take the source run's values.
 
     Args:
         source: The pretrained run directory (or checkpoint file).
         dataset: Dataset to fine-tune on (any name `seqrl train --dataset` accepts).
-        train: embeddings: train only the new task layers, trunk frozen; all: train every layer.
+        train: embeddings: train only the rebuilt branches, everything kept frozen; all: train every layer.
+        rebuild: Modality branches built fresh for the new task (state, return, timestep, action);
+            the others are kept from the source. `--rebuild state` keeps the action embedding,
+            head and tokenizer (an environment-agnostic spread source fits any task).
         steps: Gradient steps of fine-tuning.
         run_dir: Run directory (default: runs/<dataset>-from-<source>-<train>-s<seed>).
         model: Action representation for the new task (default: the source run's).
@@ -215,6 +332,7 @@ def finetune_command(
     overrides = {k: v for k, v in given.items() if v is not None}
     with torch_threads(threads):
         result = finetune(
-            source, dataset, train_mode=train, steps=steps, run_dir=run_dir, resume=resume, progress=progress, **overrides
+            source, dataset, train_mode=train, steps=steps, run_dir=run_dir, resume=resume, progress=progress,
+            rebuild=rebuild, **overrides
         )
     print(f"run directory: {result.run_dir} (step {result.step}; fine-tuned from {source}, --train {train})")

@@ -151,5 +151,6 @@ def _finetune(run: RunSpec, cfg: Any, output_root: Path) -> Any:
     overrides = {k: v for k, v in run.overrides.items() if k != "steps"}
     return finetune(
         output_root / run.finetune.source, run.dataset, train_mode=run.finetune.train, steps=run.steps,
-        run_dir=cfg.run_dir, resume=True, model=run.model, seed=run.seed, **overrides,
+        run_dir=cfg.run_dir, resume=True, model=run.model, seed=run.seed,
+        **({"rebuild": run.finetune.rebuild} if run.finetune.rebuild else {}), **overrides,
     )

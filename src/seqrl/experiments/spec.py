@@ -74,6 +74,7 @@ class Finetune:
 
     source: str
     train: str  # "embeddings" (only the embedding layers) or "all"
+    rebuild: tuple[str, ...] | None = None  # branches built fresh (seqrl.transfer); None: finetune's default
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,10 @@ class RunSpec:
     def from_dict(cls, values: Mapping[str, Any]) -> "RunSpec":
         values = dict(values)
         if values.get("finetune") is not None:
-            values["finetune"] = Finetune(**values["finetune"])
+            ft = dict(values["finetune"])
+            if ft.get("rebuild") is not None:
+                ft["rebuild"] = tuple(ft["rebuild"])
+            values["finetune"] = Finetune(**ft)
         return cls(**values)
 
 
@@ -245,6 +249,7 @@ def _expand_experiment(
     finetune = exp.get("finetune")
     modes: list[str | None] = [None]
     source_template = None
+    rebuild: tuple[str, ...] | None = None
     if finetune is not None:
         if not isinstance(finetune, Mapping) or "from" not in finetune:
             raise ConfigError(f"{where}: finetune needs 'from' (a run name template) and 'train' (embeddings|all)")
@@ -253,6 +258,16 @@ def _expand_experiment(
         for mode in modes:
             if mode not in FINETUNE_MODES:
                 raise ConfigError(f"{where}: finetune.train must be one of {', '.join(FINETUNE_MODES)}, got {mode!r}")
+        unknown_ft = set(finetune) - {"from", "train", "rebuild"}
+        if unknown_ft:
+            raise ConfigError(f"{where}: unknown finetune keys {', '.join(sorted(unknown_ft))} (known: from, train, rebuild)")
+        if finetune.get("rebuild") is not None:
+            from seqrl.transfer import check_rebuild
+
+            try:
+                rebuild = check_rebuild(_as_list(finetune["rebuild"], f"{where}: finetune.rebuild"))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: finetune.{str(exc).lstrip('-')}") from None
 
     runs = []
     grid_keys = list(grid)
@@ -265,7 +280,8 @@ def _expand_experiment(
         if variant_name:
             label_parts.append(variant_name)
         base_label = _safe(",".join(label_parts))  # what `{label}` in a finetune template means
-        label = _safe(",".join(label_parts + ([f"ft-{mode}"] if mode else [])))
+        ft_parts = ([f"ft-{mode}"] if mode else []) + ([f"rebuild={'-'.join(rebuild)}"] if mode and rebuild else [])
+        label = _safe(",".join(label_parts + ft_parts))
         family_fields = {f.name for f in dataclasses.fields(family_of_model_name(str(model)).config_class)}
         overrides = {**SWEEP_FIXED, **{k: v for k, v in defaults.items() if k in family_fields}, **run_options}
         if episodes and "eval_episodes" not in overrides:
@@ -276,7 +292,7 @@ def _expand_experiment(
             name=run_name, experiment=name, dataset=str(dataset), model=str(model), seed=seed, label=label,
             options=run_options, overrides=overrides, eval_episodes=episodes,
             eval_planner=planner if model == "tt" else None,
-            finetune=Finetune(_fill(source_template, fields, where), mode) if mode else None,
+            finetune=Finetune(_fill(source_template, fields, where), mode, rebuild) if mode else None,
         )
         try:
             run.config("runs")  # every value checked now, not hours into the sweep
