@@ -403,10 +403,12 @@ def evaluate_run(
     write: bool = True,
     planner: dict[str, Any] | None = None,
     progress: bool = False,
+    plot: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run directory's latest checkpoint (any family); the report is also written to
     RUN_DIR/eval.json (atomically) unless `write=False`. `seed` defaults to the run's eval_seed.
-    `planner` overrides a TT run's planner settings; `progress` shows env steps as they happen."""
+    `planner` overrides a TT run's planner settings; `progress` shows env steps as they happen.
+    `plot`: also draw achieved against target return to this PNG (return-conditioned runs)."""
     from seqrl.checkpoint import load_run
     from seqrl.families import get_family
     from seqrl.runs import write_json_atomic
@@ -418,6 +420,9 @@ def evaluate_run(
     family = get_family(run.family)
     seed = run.config.eval_seed if seed is None else int(seed)
     env_id = resolve_env_id(run.spec, env_id)
+    if plot is not None and None in family.conditions(run.config, run.spec, targets):
+        raise ConfigError(f"--plot draws achieved against target return, and a {run.family} run is not "
+                          f"conditioned on a target return")
     start = time.perf_counter()
     counter = None
     if progress:
@@ -458,6 +463,10 @@ def evaluate_run(
         record_episode(run.model, run.spec, video, config=run.config, target=results[0]["target"], seed=seed,
                        device=torch_device, env_id=env_id, planner=planner)
         report["video"] = str(video)
+    if plot is not None:
+        from seqrl.experiments.plots import plot_eval_targets
+
+        report["plot"] = str(plot_eval_targets(report, plot))
     if write:
         write_json_atomic(run_dir / EVAL_FILE, report)
     return report
@@ -512,6 +521,7 @@ def eval_command(
     threads: int | None = None,
     planner: "tyro.conf.OmitArgPrefixes[PlannerFlags]" = PlannerFlags(),  # noqa: F821
     progress: bool = True,
+    plot: str | None = None,
 ) -> None:
     """Evaluate a trained run (any family) in its environment; writes RUN_DIR/eval.json.
 
@@ -531,6 +541,8 @@ def eval_command(
         threads: CPU threads for torch (default: torch's, one per core; see seqrl.threads).
         planner: Trajectory Transformer planner settings.
         progress: Report env steps while evaluating.
+        plot: Also draw the achieved against the target return to this PNG (a DT run; pass 6 or
+            more --targets to see "one model, a distribution of policies").
     """
     import json as json_module
 
@@ -540,6 +552,7 @@ def eval_command(
         report = evaluate_run(
             run_dir, episodes=episodes, targets=targets, seed=seed, device=device, env_id=env,
             vectorization=vectorization, video=video, planner=planner.overrides(), progress=progress and not json,
+            plot=plot,
         )
     if json:
         print(json_module.dumps(report, indent=2))
@@ -548,4 +561,5 @@ def eval_command(
 
     console = make_console()
     console.print(results_table(report))
-    console.print(f"wrote {Path(run_dir) / EVAL_FILE}" + (f" and {video}" if video else ""))
+    console.print(f"wrote {Path(run_dir) / EVAL_FILE}" + (f" and {video}" if video else "")
+                  + (f" and {plot}" if plot else ""))

@@ -8,6 +8,9 @@
 - `binning-<experiment>-<dataset>.png`: quantile against uniform bins, bars per model x bins.
 - `transfer-<experiment>-<dataset>.png`: fine-tuned with only the embedding layers trainable
   against all layers, per model, beside training from scratch when the sweep has such runs.
+- `targets-<experiment>-<dataset>.png`: achieved against target return, one line per model x
+  options evaluated at 3 or more targets (the DT paper's "one model, a distribution of
+  policies"), the line achieved = target, and unconditioned policies (BC, TT) as flat lines.
 
 A plot whose runs are missing is skipped with a note saying why; one panel per target return.
 """
@@ -38,7 +41,8 @@ def write_plots(groups: list[Group], out: Path) -> tuple[list[Path], list[str]]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display (also on headless workers)
-    kinds = {"curves": plot_curves, "bins": plot_bins, "binning": plot_binning, "transfer": plot_transfer}
+    kinds = {"curves": plot_curves, "bins": plot_bins, "binning": plot_binning, "transfer": plot_transfer,
+             "targets": plot_targets}
     written: list[Path] = []
     notes: list[str] = []
     unused: dict[str, str] = {}
@@ -267,3 +271,74 @@ def plot_transfer(groups: list[Group], all_groups: list[Group], path: Path) -> s
         ax.legend(fontsize="small")
     _save(fig, path)
     return None
+
+
+MIN_TARGETS = 3  # a group is drawn in the targets plot when evaluated at this many target returns
+
+
+def draw_target_curve(ax: Any, targets: Any, means: Any, stds: Any, label: str) -> None:
+    """One policy's achieved return (mean ± std) against its target returns."""
+    order = np.argsort(np.asarray(targets, np.float64))
+    x = np.asarray(targets, np.float64)[order]
+    y, e = np.asarray(means, np.float64)[order], np.asarray(stds, np.float64)[order]
+    ax.plot(x, y, marker="o", label=label)
+    ax.fill_between(x, y - e, y + e, alpha=0.2)
+
+
+def finish_target_axes(ax: Any, targets: Any, title: str) -> None:
+    """The achieved = target line over the plotted targets, labels, legend."""
+    lo, hi = float(np.min(targets)), float(np.max(targets))
+    ax.plot([lo, hi], [lo, hi], "k--", linewidth=1, label="achieved = target")
+    ax.set_xlabel("target return")
+    ax.set_ylabel("achieved return")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
+def plot_targets(groups: list[Group], _all: list[Group], path: Path) -> str | None:
+    """Achieved against target return for every group evaluated at MIN_TARGETS or more targets."""
+    conditioned = [g for g in groups if len([t for t in g.targets() if t is not None]) >= MIN_TARGETS]
+    if not conditioned:
+        return f"{NOT_APPLICABLE}no runs evaluated at {MIN_TARGETS} or more target returns (seqrl eval --targets ...)"
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    every: list[float] = []
+    for group in sorted(conditioned, key=lambda g: natural_order(g.name)):
+        targets = [t for t in group.targets() if t is not None]
+        stats = [(t, group.scores(t, "return_mean")) for t in targets]
+        stats = [(t, v) for t, v in stats if len(v)]
+        draw_target_curve(ax, [t for t, _ in stats], [v.mean() for _, v in stats], [v.std() for _, v in stats],
+                          f"{group.name} ({len(group.runs)} seeds)")
+        every += [t for t, _ in stats]
+    for group in groups:  # policies not conditioned on a return (BC, TT): flat reference lines
+        flat = group.scores(None, "return_mean") if None in group.targets() else np.zeros(0)
+        if len(flat):
+            ax.axhline(float(flat.mean()), linestyle=":", label=f"{group.name} (unconditioned)", color="grey")
+    finish_target_axes(ax, every, f"{groups[0].dataset}: achieved against target return")
+    _save(fig, path)
+    return None
+
+
+def plot_eval_targets(report: dict[str, Any], path: Path | str) -> Path:
+    """`seqrl eval --plot`: one run's achieved return against its target returns (eval.json's report)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = [r for r in report["results"] if r["target"] is not None]
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    targets = [r["target"] for r in results]
+    draw_target_curve(ax, targets, [r["return_mean"] for r in results], [r["return_std"] for r in results],
+                      f"{report.get('model', '?')} ({report['episodes']} episodes per target)")
+    finish_target_axes(ax, targets, f"{report['dataset']}: achieved against target return (step {report['step']})")
+    if report.get("ref_min_score") is not None and report.get("ref_max_score") is not None:
+        lo, hi = report["ref_min_score"], report["ref_max_score"]
+        score = ax.secondary_yaxis("right", functions=(lambda r: 100 * (r - lo) / (hi - lo),
+                                                       lambda s: lo + s * (hi - lo) / 100))
+        score.set_ylabel("normalized score")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, path)
+    return path
