@@ -53,6 +53,9 @@ def test_agnostic_codec_parameters_have_the_same_shapes_for_every_task(overrides
     large = build(11, 6, spread_head="shared", max_action_features=8, **overrides)
     assert small.codec.tokens_per_step == 3 and large.codec.tokens_per_step == 6
     assert codec_parameter_shapes(small) == codec_parameter_shapes(large)
+    # One action feature too (its per-feature offsets are all zero, like a shared range's).
+    single = build(2, 1, spread_head="shared", max_action_features=8, **overrides)
+    assert codec_parameter_shapes(single) == codec_parameter_shapes(large)
     assert tiny_config(spread_head="shared", max_action_features=8, **overrides).agnostic_action_layers
     # ...and with the original per-feature head, the head's shapes follow act_dim.
     per_feature = {**overrides}

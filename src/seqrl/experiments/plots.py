@@ -295,8 +295,9 @@ def finish_target_axes(ax: Any, targets: Any, title: str) -> None:
     ax.legend(fontsize=7)
 
 
-def plot_targets(groups: list[Group], _all: list[Group], path: Path) -> str | None:
-    """Achieved against target return for every group evaluated at MIN_TARGETS or more targets."""
+def plot_targets(groups: list[Group], all_groups: list[Group], path: Path) -> str | None:
+    """Achieved against target return for every group evaluated at MIN_TARGETS or more targets;
+    unconditioned groups (BC, TT) on the same dataset, from any experiment, as flat lines."""
     conditioned = [g for g in groups if len([t for t in g.targets() if t is not None]) >= MIN_TARGETS]
     if not conditioned:
         return f"{NOT_APPLICABLE}no runs evaluated at {MIN_TARGETS} or more target returns (seqrl eval --targets ...)"
@@ -311,10 +312,10 @@ def plot_targets(groups: list[Group], _all: list[Group], path: Path) -> str | No
         draw_target_curve(ax, [t for t, _ in stats], [v.mean() for _, v in stats], [v.std() for _, v in stats],
                           f"{group.name} ({len(group.runs)} seeds)")
         every += [t for t, _ in stats]
-    for group in groups:  # policies not conditioned on a return (BC, TT): flat reference lines
+    for group in [g for g in all_groups if g.dataset == groups[0].dataset]:  # unconditioned: flat lines
         flat = group.scores(None, "return_mean") if None in group.targets() else np.zeros(0)
         if len(flat):
-            ax.axhline(float(flat.mean()), linestyle=":", label=f"{group.name} (unconditioned)", color="grey")
+            ax.axhline(float(flat.mean()), linestyle=":", label=f"{group.name} (unconditioned)")
     finish_target_axes(ax, every, f"{groups[0].dataset}: achieved against target return")
     _save(fig, path)
     return None

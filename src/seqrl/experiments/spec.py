@@ -314,7 +314,7 @@ def _resolve_sources(runs: list[RunSpec]) -> list[RunSpec]:
                 raise ConfigError(f"run {run.name}: finetune.from {run.finetune.source!r} {found}; it must match exactly one run")
             if matches[0] == run.name:
                 raise ConfigError(f"run {run.name}: finetune.from matches the run itself")
-            run = dataclasses.replace(run, finetune=Finetune(matches[0], run.finetune.train))
+            run = dataclasses.replace(run, finetune=dataclasses.replace(run.finetune, source=matches[0]))
         resolved.append(run)
     return resolved
 

@@ -258,6 +258,8 @@ class ActionCodec(nn.Module):
         shared_range = tokenizer is not None and not bool(tokenizer.offsets.any())
         if tokenizer is not None and self.max_features:
             # Fixed vocabulary: bin ids re-based with a stride of num_bins (see `_embedding_ids`).
+            # (The tokenizer's own flag: with one feature, per-feature offsets are all zero too.)
+            shared_range = bool(tokenizer.shared_range)
             vocab = self.stride if shared_range else self.max_features * self.stride
             if int(tokenizer.num_bins.max()) > self.stride:
                 raise ValueError(f"the tokenizer has features with more than num_bins={self.stride} bins")
