@@ -107,7 +107,7 @@ def load_run(run_dir: Path | str, device: str | torch.device = "cpu") -> LoadedR
     payload = load_checkpoint(run_dir)
     family = get_family(payload.get("family"))
     cfg = family.config_class.from_dict(payload["config"])
-    spec = DataSpec.from_dict(payload["spec"])
+    spec = family.spec_from_dict(payload["spec"])
     artefacts = family.artefacts_from_payload(payload.get(family.artefacts_key))
     model = family.build_model(cfg, spec, artefacts)
     try:

@@ -161,7 +161,7 @@ class TrainConfig(RunConfig):
     """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half)."""
 
     def __post_init__(self) -> None:
-        if self.family != "dt":
+        if self.family != "dt" and type(self) is TrainConfig:  # (a subclass, e.g. the multi-task DT, checks its own)
             raise ConfigError(f"TrainConfig is the Decision Transformer's config (family dt), got family {self.family!r}")
         from seqrl.validation import check_dt_numbers, check_run_numbers, require_int
 
@@ -171,7 +171,7 @@ class TrainConfig(RunConfig):
         self._check_run_fields()
         if self.embed_dim % self.n_heads:
             raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
-        if self.model not in VARIANTS:
+        if self.variant not in VARIANTS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")
         if self.pool not in ("mean", "sum"):
             raise ConfigError(f"unknown --pool {self.pool!r}; choose mean or sum")
@@ -195,13 +195,18 @@ class TrainConfig(RunConfig):
         return super().from_dict(values)
 
     @property
+    def variant(self) -> str:
+        """The action representation (`model`; a multi-task config's model names it after a prefix)."""
+        return self.model
+
+    @property
     def agnostic_action_layers(self) -> bool:
         """Whether every action-codec parameter's shape is independent of the task's act_dim."""
-        return self.model.endswith("spread") and self.spread_head == "shared" and self.max_action_features > 0
+        return self.variant.endswith("spread") and self.spread_head == "shared" and self.max_action_features > 0
 
     @property
     def uses_tokenizer(self) -> bool:
-        return self.model.startswith("tokenized") or self.head == "categorical"
+        return self.variant.startswith("tokenized") or self.head == "categorical"
 
 
 # Presets by task family (the dataset name's first part). CORL's DT settings for MuJoCo.

@@ -158,11 +158,9 @@ def train(
         print(f"seqrl: warning: {warning}", file=sys.stderr)
 
     if dataset is None:
-        from seqrl.data.sources import load_dataset
-
-        dataset = load_dataset(cfg.dataset)
+        dataset = family.load_data(cfg)
     if payload is not None:
-        spec = DataSpec.from_dict(payload["spec"])
+        spec = family.spec_from_dict(payload["spec"])
         spec.check_compatible(dataset, what=f"the checkpoint in {run_dir}")
         artefacts = family.artefacts_from_payload(payload.get(family.artefacts_key))
     else:

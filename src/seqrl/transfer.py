@@ -168,6 +168,11 @@ def finetune(
         raise CheckpointError(f"source run {source} has no checkpoint ({checkpoint_path(source)}); train it first")
     payload = load_checkpoint(source)
     family = payload.get("family", "dt")  # runs from before families carry no tag: DT runs
+    if family == "mtdt":  # multi-task pretraining: start from its shared layers (the first task's view)
+        from seqrl.families.multitask import source_view_payload
+
+        payload = source_view_payload(payload)
+        family = "dt"
     if family != "dt":
         raise ConfigError(f"seqrl finetune transfers Decision Transformer runs; {source} is a {family} run")
     source_cfg = TrainConfig.from_dict(payload["config"])
@@ -219,6 +224,7 @@ def finetune(
         "source_dataset": payload["spec"]["dataset"],
         "source_env_id": payload["spec"]["env_id"],
         "source_model": source_cfg.model,
+        **({"source_tasks": payload["multitask_source"]} if "multitask_source" in payload else {}),
         "train": train_mode,
         "transferred": list(TRANSFERRED) + [BRANCHES[b] for b in kept],
         "rebuilt": list(rebuild),

@@ -404,11 +404,15 @@ def evaluate_run(
     planner: dict[str, Any] | None = None,
     progress: bool = False,
     plot: str | Path | None = None,
+    task: str | None = None,
+    _loaded: Any = None,
 ) -> dict[str, Any]:
     """Evaluate a run directory's latest checkpoint (any family); the report is also written to
     RUN_DIR/eval.json (atomically) unless `write=False`. `seed` defaults to the run's eval_seed.
     `planner` overrides a TT run's planner settings; `progress` shows env steps as they happen.
-    `plot`: also draw achieved against target return to this PNG (return-conditioned runs)."""
+    `plot`: also draw achieved against target return to this PNG (return-conditioned runs).
+    A multi-task run is evaluated per task (`task`: only that one); its report holds each task's
+    report under "tasks" and every task's results, tagged with "task", under "results"."""
     from seqrl.checkpoint import load_run
     from seqrl.families import get_family
     from seqrl.runs import write_json_atomic
@@ -416,8 +420,26 @@ def evaluate_run(
 
     run_dir = Path(run_dir)
     torch_device = resolve_device(device)
-    run = load_run(run_dir, torch_device)
+    run = _loaded if _loaded is not None else load_run(run_dir, torch_device)
     family = get_family(run.family)
+    if hasattr(family, "task_views"):  # a multi-task run: each task's view is a plain run of its own
+        if plot is not None:
+            raise ConfigError("--plot draws one task; evaluate the task's view with --task and plot that")
+        reports = {}
+        for name, model, spec, config in family.task_views(run, task):
+            view = dataclasses.replace(run, model=model, spec=spec, config=config, family="dt", artefacts=None)
+            reports[name] = evaluate_run(run_dir, episodes=episodes, targets=targets, seed=seed, device=device,
+                                         env_id=env_id, vectorization=vectorization, write=False, progress=progress,
+                                         _loaded=view)
+        combined = {"run_dir": str(run_dir), "step": run.step, "family": run.family, "model": family.describe(run.config),
+                    "dataset": run.spec.dataset, "env_id": None, "episodes": episodes,
+                    "ref_min_score": None, "ref_max_score": None, "tasks": reports,
+                    "results": [{**r, "task": name} for name, rep in reports.items() for r in rep["results"]]}
+        if write:
+            write_json_atomic(run_dir / EVAL_FILE, combined)
+        return combined
+    elif task is not None:
+        raise ConfigError(f"--task applies to multi-task runs; {run_dir} is a {run.family} run")
     seed = run.config.eval_seed if seed is None else int(seed)
     env_id = resolve_env_id(run.spec, env_id)
     if plot is not None and None in family.conditions(run.config, run.spec, targets):
@@ -522,6 +544,7 @@ def eval_command(
     planner: "tyro.conf.OmitArgPrefixes[PlannerFlags]" = PlannerFlags(),  # noqa: F821
     progress: bool = True,
     plot: str | None = None,
+    task: str | None = None,
 ) -> None:
     """Evaluate a trained run (any family) in its environment; writes RUN_DIR/eval.json.
 
@@ -543,6 +566,7 @@ def eval_command(
         progress: Report env steps while evaluating.
         plot: Also draw the achieved against the target return to this PNG (a DT run; pass 6 or
             more --targets to see "one model, a distribution of policies").
+        task: A multi-task run's task to evaluate (default: every task, each under its targets).
     """
     import json as json_module
 
@@ -552,7 +576,7 @@ def eval_command(
         report = evaluate_run(
             run_dir, episodes=episodes, targets=targets, seed=seed, device=device, env_id=env,
             vectorization=vectorization, video=video, planner=planner.overrides(), progress=progress and not json,
-            plot=plot,
+            plot=plot, task=task,
         )
     if json:
         print(json_module.dumps(report, indent=2))
@@ -560,6 +584,7 @@ def eval_command(
     from seqrl.console import make_console
 
     console = make_console()
-    console.print(results_table(report))
+    for one in (report["tasks"].values() if "tasks" in report else [report]):
+        console.print(results_table(one))
     console.print(f"wrote {Path(run_dir) / EVAL_FILE}" + (f" and {video}" if video else "")
                   + (f" and {plot}" if plot else ""))

@@ -29,6 +29,7 @@ BINNED_MODELS = ("tokenized", "tokenized-spread")
 
 
 NOT_APPLICABLE = "n/a: "  # prefix of a skip reason meaning "no runs of this kind here", not "runs lack data"
+SILENT = "n/a silently"  # no runs of this kind, and no note either (an optional plot: targets)
 
 
 def write_plots(groups: list[Group], out: Path) -> tuple[list[Path], list[str]]:
@@ -54,6 +55,8 @@ def write_plots(groups: list[Group], out: Path) -> tuple[list[Path], list[str]]:
             reason = draw(these, groups, path)
             if reason is None:
                 written.append(path)
+            elif reason == SILENT:
+                continue
             elif reason.startswith(NOT_APPLICABLE):
                 unused.setdefault(kind, reason.removeprefix(NOT_APPLICABLE))
             else:
@@ -300,7 +303,7 @@ def plot_targets(groups: list[Group], all_groups: list[Group], path: Path) -> st
     unconditioned groups (BC, TT) on the same dataset, from any experiment, as flat lines."""
     conditioned = [g for g in groups if len([t for t in g.targets() if t is not None]) >= MIN_TARGETS]
     if not conditioned:
-        return f"{NOT_APPLICABLE}no runs evaluated at {MIN_TARGETS} or more target returns (seqrl eval --targets ...)"
+        return SILENT  # most sweeps evaluate at 2 targets: no note for a plot nobody asked for
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

@@ -157,8 +157,19 @@ def collect(root: Path | str, include_unfinished: bool = False,
             if left_out is not None:
                 left_out.append(record)
             continue
-        groups.setdefault(record.key, []).append(record)
+        for one in _per_task(record):
+            groups.setdefault(one.key, []).append(one)
     return [Group(*key, sorted(runs, key=lambda r: r.seed)) for key, runs in sorted(groups.items())]
+
+
+def _per_task(record: RunRecord) -> list[RunRecord]:
+    """A multi-task run (its eval.json has "tasks") as one record per task: its rows are that
+    task's, under the dataset `task@all-tasks` (the shared metrics and config kept)."""
+    tasks = (record.eval or {}).get("tasks")
+    if not tasks:
+        return [record]
+    return [dataclasses.replace(record, dataset=f"{name}@{record.dataset}", eval=report)
+            for name, report in tasks.items()]
 
 
 def _options_label(config: RunConfig) -> str:

@@ -52,8 +52,20 @@ class Family:
         """`cfg` with the dataset's presets filled in (what the run directory records)."""
         return cfg
 
+    def load_data(self, cfg: Any) -> Any:
+        """The training data `cfg` names (one dataset; a multi-task family loads several)."""
+        from seqrl.data.sources import load_dataset
+
+        return load_dataset(cfg.dataset)
+
     def make_spec(self, cfg: Any, dataset: Any) -> Any:
         raise NotImplementedError
+
+    def spec_from_dict(self, values: dict[str, Any]) -> Any:
+        """The spec a checkpoint stores (`spec.to_dict()`): a DataSpec unless a family says otherwise."""
+        from seqrl.models.spec import DataSpec
+
+        return DataSpec.from_dict(values)
 
     def fit_artefacts(self, cfg: Any, dataset: Any, spec: Any) -> Any:
         raise NotImplementedError
@@ -100,7 +112,7 @@ def register(family: Family) -> Family:
 def _load_builtin() -> None:
     # Imported lazily (the families import models and data, which import this module's users);
     # importing a module twice is a dictionary lookup.
-    from seqrl.families import bc, dt, dynamics, tt  # noqa: F401 (registers them)
+    from seqrl.families import bc, dt, dynamics, multitask, tt  # noqa: F401 (registers them)
 
 
 def get_family(tag: str | None) -> Family:
