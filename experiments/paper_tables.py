@@ -70,8 +70,14 @@ def run_times(rows: dict) -> str:
                 cells.append(f"{min(secs) / 60:.1f}–{max(secs) / 60:.1f}" if len(secs) > 1
                              else f"{secs[0] / 60:.1f}" if secs else "–")
             body.append([f"{experiment}: {d}"] + cells)
+    # Every group once (the CSV repeats a group per target): its mean seconds times its seeds.
+    groups = {k: r for k, r in rows.items() if r.get("seconds_mean")}
+    runs = sum(int(r["seeds"]) for r in groups.values())
+    hours = sum(float(r["seconds_mean"]) * int(r["seeds"]) for r in groups.values()) / 3600
+    total = (f"\n\nIn all: {runs} evaluated runs, {hours:.1f} worker-hours "
+             f"({hours / 2:.1f} h of wall-clock with 2 workers).")
     return ("## Minutes per run (mean over seeds; a range over the experiment's option groups)\n\n"
-            + table(["experiment: dataset"] + list(MODELS), body))
+            + table(["experiment: dataset"] + list(MODELS), body) + total)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

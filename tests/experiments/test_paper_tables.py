@@ -43,6 +43,8 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| main: hopper-medium | 1.0 | 1.0 | – | – |" in lines  # fake_run's 60 s per run
     assert "| 100 | 1.6 |" not in lines and "| 100 | 0.0 |" in lines  # equal fake losses: no gap
     assert "| continuous | 25.0 ± 0.0 (1 seeds) | 0.1250 ± 0.0000 | 20.0 ± 0.0 (1 seeds) | 0.2500 ± 0.0000 |" in lines
+    # 20 runs of fake_run's 60 s: 1200 s = 0.33 worker-hours.
+    assert "In all: 20 evaluated runs, 0.3 worker-hours (0.2 h of wall-clock with 2 workers)." in lines
 
 
 def _script():
