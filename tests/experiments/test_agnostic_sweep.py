@@ -34,7 +34,7 @@ def test_agnostic_smoke_spec_runs_keeps_the_action_layers_and_reports(tmp_path, 
     sweep = expand(spec)
     out = tmp_path / "out"
     result = run_sweep(sweep, out, workers=1, threads=1)
-    assert sorted(result.names("done")) == sorted(r.name for r in sweep.runs) and len(sweep.runs) == 7
+    assert sorted(result.names("done")) == sorted(r.name for r in sweep.runs) and len(sweep.runs) == 8
 
     for model in ("tokenized-spread", "continuous-spread"):
         source = load_checkpoint(out / f"source/reach-tiny/{model}/s0")["model"]
@@ -52,7 +52,11 @@ def test_agnostic_smoke_spec_runs_keeps_the_action_layers_and_reports(tmp_path, 
     bc_eval = json.loads((out / "bc/reach-tiny/bc+top50/s0/eval.json").read_text())
     assert bc_eval["family"] == "bc" and [r["target"] for r in bc_eval["results"]] == [None]
 
+    mt = json.loads((out / "multitask/reach-tiny+pole-tiny/mt-tokenized-spread/s0/eval.json").read_text())
+    assert set(mt["tasks"]) == {"reach-tiny", "pole-tiny"}
+
     report = write_report(out)
     names = {p.name for p in report["files"]}
     assert "targets-dt-bc-reach-tiny.png" in names
-    assert {r["model"] for r in report["rows"]} == {"tokenized-spread", "continuous-spread", "continuous", "bc"}
+    assert {r["model"] for r in report["rows"]} == {"tokenized-spread", "continuous-spread", "continuous", "bc",
+                                                    "mt-tokenized-spread"}
