@@ -46,3 +46,20 @@ def test_score_std_of_a_real_evaluation_and_in_eval_json(tmp_path):
     written = json.loads((result.run_dir / "eval.json").read_text())
     assert written["results"][0]["score_std"] == pytest.approx(scores.std())
     assert report["results"][0]["score_std"] == written["results"][0]["score_std"]
+
+
+def test_evaluate_run_with_another_env_than_the_datasets(tmp_path):
+    """`seqrl eval --env`: a run whose dataset records no environment is evaluated in the one
+    given, and the report says so (mutation testing: the override was never exercised)."""
+    from seqrl.train import train
+
+    from ..models.conftest import make_dataset, tiny_config
+    from .envs import ACT_DIM, ENV_ID, OBS_DIM, expected_lengths
+
+    data = make_dataset(obs_dim=OBS_DIM, act_dim=ACT_DIM, name="no-env")
+    data.metadata.update(env_id=None, ref_min_score=-3.0, ref_max_score=0.0)
+    result = train(tiny_config(tmp_path, run_dir=str(tmp_path / "run"), steps=2), dataset=data)
+    report = evaluate_run(result.run_dir, episodes=3, seed=4, targets=(-1.0,), env_id=ENV_ID, device="cpu")
+    assert report["env_id"] == ENV_ID and report["device"] == "cpu"
+    assert report["results"][0]["lengths"] == expected_lengths(4, 3)
+    assert report["results"][0]["score_mean"] == pytest.approx(100 * (report["results"][0]["return_mean"] + 3) / 3)
