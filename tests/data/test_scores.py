@@ -80,3 +80,11 @@ def test_other_tasks_take_the_datasets_metadata_or_fail():
     # Swimmer and other MuJoCo tasks D4RL does not cover have no built-in numbers.
     with pytest.raises(DatasetError):
         reference_returns("Swimmer-v5")
+
+
+def test_namespaced_env_ids_and_float64_scores():
+    # A namespace before the id ("ns/Hopper-v5") does not hide the task.
+    assert task_family("some-namespace/Hopper-v5") == "hopper"
+    assert reference_returns("some-namespace/HalfCheetah-v5") == PUBLISHED["halfcheetah"]
+    # Scores are float64 whatever the returns' dtype (float32 rounding would move them).
+    assert normalized_score(np.array([1000.0], np.float32), *PUBLISHED["hopper"]).dtype == np.float64
