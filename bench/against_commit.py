@@ -1,12 +1,12 @@
 """Run one bench/ script alternately in this checkout and in another commit's, to show that a
 change did not slow something down (medians of the two sides' ms/step, same machine, same run).
 
-    python bench/against_commit.py 7b0b35b --rounds 3 -- bench/train_step.py --peers '' \
-        --precisions fp32 --loss-steps 0 --variants continuous,tokenized-spread --repeats 5
+    python bench/against_commit.py 7b0b35b --rounds 3 -- bench/train_loop.py --steps 200
 
-The other commit is checked out with `git worktree` into a temporary folder (removed after) and
-runs with this venv's Python, its own `src/` first on the path. The script's `--json` output of
-both sides is read back; rows are matched by their `name` and `precision`.
+The other commit is checked out with `git worktree` into a temporary folder (removed after).
+Both sides run THIS checkout's bench script with this venv's Python; only the `seqrl` package
+differs (the other side's `src/` first on the path, checked before timing). The script's
+`--json` output of both sides is read back; rows are matched by their `name` and `precision`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(checkout: Path, script: list[str], out: Path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
-    subprocess.run([sys.executable, str(checkout / script[0]), *script[1:], "--json", str(out)],
-                   cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    where = subprocess.run([sys.executable, "-c", "import seqrl; print(seqrl.__file__)"], env=env, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    if not where.startswith(str(checkout / "src")):
+        raise SystemExit(f"seqrl imports from {where}, not from {checkout / 'src'}")
+    subprocess.run([sys.executable, str(ROOT / script[0]), *script[1:], "--json", str(out)],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return json.loads(out.read_text())["results"]
 
 

@@ -6,7 +6,9 @@ CPU-scale settings (H 5, beam 16, expansion 2):
   (`use_cache=False`, the same function), for 1 environment;
 - (b) seqrl's planner (key/value cache) for 1, 8 and 25 environments planned in one batch.
 Every case runs in a fresh subprocess so its peak RSS is its own (CPU; on CUDA the peak
-allocated memory). Plans are checked equal: (a) against (b) for one environment, and the first
+allocated memory). On the CPU each case runs on one torch thread (`--threads`) and the table
+reports its process CPU time, which other processes sharing the machine inflate far less than
+wall-clock time (the wall-clock time is in the JSON too). Plans are checked equal: (a) against (b) for one environment, and the first
 environment of each batch against planning it alone.
 
 The model is the authors' default size (width 128, 4 layers, 4 heads, 100 bins) with random
@@ -59,16 +61,17 @@ def build(obs_dim: int, act_dim: int, seed: int = 0):
     # A prefix as the policy builds it: 5 context transitions, then the current observation.
     dims = torch.arange(5 * T + obs_dim) % T
     local = torch.randint(0, 10_000, (25, len(dims)), generator=torch.Generator().manual_seed(seed))
-    prefix = local % discretizer.bins_per_feature[dims] + torch.as_tensor(discretizer.offsets)[dims]
+    prefix = local % discretizer.bins_per_feature[dims] + torch.from_numpy(discretizer.offsets.copy())[dims]
     return model, prefix
 
 
 def case(args: tuple) -> dict:
     """One measurement, in its own process: seconds per plan, peak memory, the plan of env 0."""
-    settings_name, n_envs, use_cache, repeats, obs_dim, act_dim, device = args
+    settings_name, n_envs, use_cache, repeats, obs_dim, act_dim, device, threads = args
     from seqrl.families.tt.planner import PlannerSettings, beam_plan
 
-    torch.set_num_threads(torch.get_num_threads())
+    if threads:
+        torch.set_num_threads(threads)
     model, prefix = build(obs_dim, act_dim)
     model.to(device)
     prefix = prefix[:n_envs].to(device)
@@ -76,18 +79,21 @@ def case(args: tuple) -> dict:
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    times, plan = [], None
+    times, cpu_times, plan = [], [], None
     for _ in range(repeats):
         generators = [torch.Generator(device=device).manual_seed(i) for i in range(n_envs)]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         plan = beam_plan(model, prefix, settings, generators)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
                else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024)
     return {"settings": settings_name, "envs": n_envs, "planner": "seqrl (cached)" if use_cache else "reference (re-encode)",
-            "seconds": min(times), "peak_mb": peak_mb, "plan0": plan[0].cpu().tolist()}
+            "wall_seconds": min(times), "cpu_seconds": min(cpu_times),
+            "seconds": min(times) if device.startswith("cuda") else min(cpu_times),
+            "peak_mb": peak_mb, "plan0": plan[0].cpu().tolist()}
 
 
 def main() -> None:
@@ -100,23 +106,26 @@ def main() -> None:
     parser.add_argument("--obs-dim", type=int, default=11)
     parser.add_argument("--act-dim", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per case (0: torch's default)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     info = machine()
     cases = []
     for name in args.settings:
-        cases.append((name, 1, False, 1, args.obs_dim, args.act_dim, args.device))
+        cases.append((name, 1, False, 1, args.obs_dim, args.act_dim, args.device, args.threads))
         for n in args.envs:
             if name == "default" and n > args.max_envs_default:
                 continue
-            cases.append((name, n, True, args.repeats if n == 1 else 1, args.obs_dim, args.act_dim, args.device))
+            cases.append((name, n, True, args.repeats if n == 1 else 1, args.obs_dim, args.act_dim, args.device,
+                          args.threads))
     ctx = mp.get_context("spawn")
     results = []
     for c in cases:
         with ctx.Pool(1) as pool:
             results.append(pool.apply(case, (c,)))
         r = results[-1]
-        print(f"  {r['settings']:>7} {r['planner']:<22} envs={r['envs']:<3} {r['seconds']:.2f} s/plan", file=sys.stderr)
+        print(f"  {r['settings']:>7} {r['planner']:<22} envs={r['envs']:<3} {r['seconds']:.2f} s/plan "
+              f"(wall {r['wall_seconds']:.2f} s)", file=sys.stderr)
     rows, checks = [], []
     for name in args.settings:
         mine = [r for r in results if r["settings"] == name]
@@ -134,6 +143,8 @@ def main() -> None:
                                      f"context {v['context_transitions']}" for k, v in s.items() if k in args.settings))
     print(f"model: width 128, 4 layers, 4 heads, 100 bins, obs {args.obs_dim} + act {args.act_dim} (T = "
           f"{args.obs_dim + args.act_dim + 2}), random weights\n")
+    clock = "wall-clock" if args.device.startswith("cuda") else f"CPU time, {args.threads or 'default'} thread(s)"
+    print(f"times: {clock}; peak MB: the case's own peak resident memory above the model's\n")
     print_table(["settings", "planner", "envs", "ms per step", "ms per step per env", "x reference per env",
                  "peak MB"], rows)
     print()

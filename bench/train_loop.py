@@ -2,7 +2,9 @@
 model's loss, backward, clipping, AdamW, the scheduler, logging and the final checkpoint.
 
 What bench/train_step.py leaves out; used with bench/against_commit.py to show that the model
-families refactor did not slow the DT's loop down.
+families refactor did not slow the DT's loop down. Times are process CPU time on one torch
+thread (`--threads`), which other processes on a shared machine inflate far less than
+wall-clock time.
 
     python bench/train_loop.py --steps 200 --variants continuous,tokenized-spread --json out.json
 """
@@ -58,12 +60,12 @@ def main() -> None:
                               batch_size=64, steps=args.steps, warmup_steps=10, log_every=50, checkpoint_every=args.steps,
                               progress=False, precision="fp32", device="cpu", rtg_scale=0.001, targets=(1.0,),
                               run_dir=str(Path(tmp) / "run"))
-            start = time.perf_counter()
+            start = time.process_time()
             train(cfg, dataset=data)
-            ms = (time.perf_counter() - start) * 1000 / args.steps
+            ms = (time.process_time() - start) * 1000 / args.steps
         results.append({"name": variant, "precision": "fp32", "ms_per_step": ms})
     info = machine()
-    print_header("the DT training loop: ms per step (width 64, 2 layers, context 10, batch 64)", info)
+    print_header("the DT training loop: CPU ms per step (width 64, 2 layers, context 10, batch 64)", info)
     print_table(["variant", "ms/step"], [[r["name"], r["ms_per_step"]] for r in results])
     dump_json(args.json, {"benchmark": "train_loop", "machine": info, "config": vars(args), "results": results})
 

@@ -184,3 +184,35 @@ def test_settings_validate_and_presets_apply():
             PlannerSettings(**bad)
     with pytest.raises(ConfigError, match="unknown planner settings"):
         planner_settings("hopper-medium", 0.99, {"beams": 3})
+
+
+@pytest.mark.parametrize("context_value", ["planned", "zero"])
+def test_policy_context_holds_the_taken_transition_and_the_chosen_value_token(context_value):
+    import numpy as np
+
+    from seqrl.families.tt import TTPolicy
+
+    model = tiny_tt()
+    settings = PlannerSettings(horizon=2, beam_width=2, expansion=2, context_transitions=2, context_value=context_value)
+    policy = TTPolicy(model, settings, torch.device("cpu"))
+    policy.reset(3, seed=0)
+    rows = np.arange(3)
+    obs = np.random.default_rng(0).normal(size=(3, model.observation_dim)).astype(np.float32)
+    actions = policy.act(rows, obs, np.zeros(3, np.int64))
+    planned_actions = policy.plans[:, 0, model.observation_dim : model.observation_dim + model.action_dim]
+    d = model.discretizer
+    assert np.array_equal(d.encode(torch.from_numpy(np.concatenate(
+        [obs, actions, np.zeros((3, 2), np.float32)], 1)))[:, model.observation_dim : -2].numpy(), planned_actions.numpy())
+    policy.observe(rows, actions, np.array([1.0, 2.0, 3.0]))
+    last = policy.history[:, -1]  # (3, T)
+    T = model.transition_dim
+    expected_value = policy.plans[:, 0, T - 1] if context_value == "planned" else \
+        d.encode(torch.zeros(3, T))[:, T - 1]
+    assert torch.equal(last[:, T - 1], expected_value)
+    assert torch.equal(last[:, : model.observation_dim], d.encode(torch.from_numpy(np.concatenate(
+        [obs, np.zeros((3, T - model.observation_dim), np.float32)], 1)))[:, : model.observation_dim])
+    policy.act(rows, obs, np.ones(3, np.int64))
+    policy.observe(rows, actions, np.zeros(3))
+    policy.act(rows, obs, np.full(3, 2))
+    policy.observe(rows, actions, np.zeros(3))
+    assert policy.history.shape[1] == 2  # the last `context_transitions` transitions

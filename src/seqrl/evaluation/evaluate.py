@@ -383,6 +383,9 @@ class PlannerFlags:
     """Plan every k steps, taking the plan's actions open-loop in between (default 1)."""
     no_cache: bool = False
     """Re-encode the window for every token, as the authors' planner does (slow; the reference)."""
+    context_value: Literal["planned", "zero"] | None = None
+    """Value token of past transitions in the context: the plan's own prediction (default) or the
+    authors' placeholder (the token of a value of 0)."""
 
     def overrides(self) -> dict[str, Any]:
         values = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("plan_mode", "no_cache")}

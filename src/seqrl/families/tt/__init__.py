@@ -16,9 +16,11 @@ from seqrl.families.tt.planner import PlannerSettings, beam_plan, planner_settin
 class TTPolicy:
     """Plans for n environments at once; each keeps its last `context_transitions` transitions.
 
-    The context holds the raw observations, the actions taken, the rewards received and a value
-    of 0 (the authors' placeholder: the planner never reads a context value). Planning happens
-    every `replan_every` steps; in between, the plan's next actions are taken open-loop.
+    The context holds the raw observations, the actions taken and the rewards received, and as
+    each step's value token the one the plan predicted for that step (`context_value="planned"`:
+    a token the model itself generates, so the context looks like its training windows) or the
+    authors' placeholder, the token of a value of 0 (`"zero"`). Planning happens every
+    `replan_every` steps; in between, the plan's next actions are taken open-loop.
     """
 
     def __init__(self, model: Any, settings: PlannerSettings, device: torch.device) -> None:
@@ -33,6 +35,7 @@ class TTPolicy:
         self.generators = [torch.Generator(device=self.device).manual_seed(int(seed) + i) for i in range(n)]
         self.plans = torch.zeros(n, self.settings.horizon, self.T, dtype=torch.long, device=self.device)
         self.observations = np.zeros((n, self.obs_dim), np.float32)
+        self.due = 0  # the plan step the last actions came from
 
     def _encode(self, rows: np.ndarray, observations: np.ndarray, actions: np.ndarray | None = None,
                 rewards: np.ndarray | None = None) -> torch.Tensor:
@@ -55,13 +58,17 @@ class TTPolicy:
             current = self._encode(rows, observations)[:, : self.obs_dim]  # (n_rows, obs_dim)
             prefix = torch.cat([self.history[index].flatten(1), current], dim=1)
             self.plans[index] = beam_plan(self.model, prefix, self.settings, [self.generators[int(i)] for i in rows])
+        self.due = due
         tokens = self.plans[index, due, self.obs_dim : self.obs_dim + self.act_dim]  # (n_rows, act_dim)
         local = tokens - self._action_offsets
         return self._action_table.gather(1, local.t()).t().float().cpu().numpy()
 
     def observe(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         step = torch.zeros(self.history.shape[0], self.T, dtype=torch.long, device=self.device)
-        step[torch.as_tensor(rows, device=self.device)] = self._encode(rows, self.observations[rows], actions, rewards)
+        index = torch.as_tensor(rows, device=self.device)
+        step[index] = self._encode(rows, self.observations[rows], actions, rewards)
+        if self.settings.context_value == "planned":
+            step[index, self.T - 1] = self.plans[index, self.due, self.T - 1]
         keep = self.settings.context_transitions
         self.history = torch.cat([self.history, step[:, None]], dim=1)[:, -keep:]
 

@@ -55,6 +55,7 @@ class PlannerSettings:
     replan_every: int = 1
     discount: float = 0.99
     use_cache: bool = True
+    context_value: Literal["planned", "zero"] = "planned"
 
     def __post_init__(self) -> None:
         for name in ("horizon", "beam_width", "expansion", "context_transitions", "replan_every"):
@@ -68,6 +69,8 @@ class PlannerSettings:
             raise ConfigError(f"--action-top-k must be >= 1, got {self.action_top_k}")
         if not 0.0 < self.discount <= 1.0:
             raise ConfigError(f"planner discount must be in (0, 1], got {self.discount}")
+        if self.context_value not in ("planned", "zero"):
+            raise ConfigError(f"unknown context value {self.context_value!r}; choose planned or zero")
         if self.replan_every > self.horizon:
             raise ConfigError(f"--replan-every ({self.replan_every}) cannot exceed --horizon ({self.horizon})")
 
