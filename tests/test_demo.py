@@ -79,5 +79,7 @@ def test_trained_policy_beats_the_random_data(tmp_path, minari_root):
     with torch_threads(1):
         report = run_variant("tokenized", data, size, tmp_path / "run", "cpu", progress=False)
     assert report["step"] == 500
-    scores = [r["score_mean"] for r in report["results"]]
-    assert min(scores) > random_row["score_mean"] + 20, (scores, random_row["score_mean"])
+    scores = [r["score_mean"] for r in report["results"]]  # at the dataset's best return, and half of it
+    # Measured here: 63 and 39 against the random data's 11; inverted actions give about -120.
+    assert scores[0] > random_row["score_mean"] + 30, (scores, random_row["score_mean"])
+    assert min(scores) > random_row["score_mean"] + 10, (scores, random_row["score_mean"])
