@@ -35,12 +35,15 @@ def run(checkout: Path, script: list[str], out: Path) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     usage="%(prog)s COMMIT [--rounds N] -- bench/SCRIPT.py [its flags]")
     parser.add_argument("commit")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("script", nargs=argparse.REMAINDER, help="-- bench/SCRIPT.py [its flags]")
-    args = parser.parse_args()
-    script = args.script[1:] if args.script[:1] == ["--"] else args.script
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        parser.error("name the bench script after --")
+    split = argv.index("--")
+    args, script = parser.parse_args(argv[:split]), argv[split + 1 :]
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "other"
         subprocess.run(["git", "worktree", "add", "--detach", str(other), args.commit], cwd=ROOT, check=True,

@@ -15,11 +15,15 @@ def test_hopper_names_get_corls_preset(name):
     assert preset_for(name) == HOPPER
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config.preset_for takes the task family from the last '/' part of the name, so Minari's own "
-    "MuJoCo dataset ids (namespace/task/dataset, e.g. mujoco/hopper/medium-v0) get the family "
-    "'medium' and no preset: no CORL targets, and rtg_scale only by the 0.001 fallback"))
 @pytest.mark.parametrize("name, family", [("mujoco/hopper/medium-v0", "hopper"),
                                           ("mujoco/halfcheetah/expert-v0", "halfcheetah")])
 def test_minari_style_mujoco_ids_get_their_tasks_preset(name, family):
     assert preset_for(name) == preset_for(family)
+
+
+def test_the_tt_planner_presets_follow_the_same_task_rule():
+    from seqrl.families.tt.planner import planner_settings
+
+    assert planner_settings("mujoco/halfcheetah/medium-v0", 0.99).horizon == 5
+    assert planner_settings("d4rl:/data/halfcheetah-medium-v2.hdf5", 0.99).beam_width == 32
+    assert planner_settings("mujoco/hopper/medium-v0", 0.99).horizon == 15

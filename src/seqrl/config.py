@@ -220,14 +220,26 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset_for(dataset: str) -> dict[str, Any]:
+def task_preset(dataset: str, presets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The preset of the task a dataset name names, looked up in `presets` (keyed by task family).
+
+    The task is the first part of the name's last path component (`hopper-medium`, a D4RL file
+    `.../hopper-medium-v2.hdf5`), or of an earlier component for ids that put the task in the
+    middle (Minari's `mujoco/hopper/medium-v0`).
+    """
     from seqrl.data.scores import task_family
 
-    family = task_family(dataset.replace("d4rl:", "").split("/")[-1].split("\\")[-1])
-    for key, preset in PRESETS.items():
-        if family.startswith(key):
-            return preset
+    parts = [p for p in dataset.replace("d4rl:", "").replace("\\", "/").split("/") if p]
+    for part in reversed(parts):
+        family = task_family(part)
+        for key, preset in presets.items():
+            if family.startswith(key):
+                return preset
     return {}
+
+
+def preset_for(dataset: str) -> dict[str, Any]:
+    return task_preset(dataset, PRESETS)
 
 
 def resolve_presets(cfg: TrainConfig) -> TrainConfig:

@@ -88,14 +88,9 @@ CPU_SCALE = {"horizon": 5, "beam_width": 16, "expansion": 2}
 
 def planner_settings(dataset: str, discount: float, overrides: dict[str, Any] | None = None) -> PlannerSettings:
     """The defaults, the task's preset, the run's discount, then the user's non-None overrides."""
-    from seqrl.config import preset_for  # noqa: F401 (same task-family rule as the DT presets)
-    from seqrl.data.scores import task_family
+    from seqrl.config import task_preset  # the same task rule as the DT presets
 
-    family = task_family(dataset.replace("d4rl:", "").split("/")[-1])
-    values: dict[str, Any] = {"discount": discount}
-    for key, preset in PLANNER_PRESETS.items():
-        if family.startswith(key):
-            values.update(preset)
+    values: dict[str, Any] = {"discount": discount, **task_preset(dataset, PLANNER_PRESETS)}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     known = set(PlannerSettings.__dataclass_fields__)
     unknown = set(values) - known
