@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     from seqrl.errors import SeqRLError
 
     args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] == "pretrain-lm":  # `seqrl pretrain-lm ...` is `seqrl train --family lm ...`
+        args = ["train", "--family", "lm", *args[1:]]
     try:
         if _train_of_family(args):
             return

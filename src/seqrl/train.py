@@ -53,7 +53,29 @@ def make_optimizer(model: torch.nn.Module, cfg: RunConfig, device: torch.device)
     keep torch's default.
     """
     fused = device.type in ("cpu", "cuda") or None
-    return torch.optim.AdamW(model.param_groups(cfg.weight_decay), lr=cfg.learning_rate, betas=cfg.betas, fused=fused)
+    return torch.optim.AdamW(trunk_lr_groups(model, model.param_groups(cfg.weight_decay), cfg), lr=cfg.learning_rate,
+                             betas=cfg.betas, fused=fused)
+
+
+def trunk_lr_groups(model: torch.nn.Module, groups: list[dict], cfg: RunConfig) -> list[dict]:
+    """`groups` with the trunk's parameters split off at `cfg.trunk_learning_rate` (if set).
+
+    The trunk is found by parameter identity (`model.trunk.parameters()`), not by a type-name
+    test (the LM-init authors' separate LM learning rate matched no module and never applied).
+    The schedule (LambdaLR) scales every group's own peak rate.
+    """
+    lr = getattr(cfg, "trunk_learning_rate", None)
+    trunk = getattr(model, "trunk", None)
+    if lr is None or trunk is None:
+        return groups
+    in_trunk = {id(p) for p in trunk.parameters()}
+    split = []
+    for group in groups:
+        rest = {k: v for k, v in group.items() if k != "params"}
+        others = [p for p in group["params"] if id(p) not in in_trunk]
+        mine = [p for p in group["params"] if id(p) in in_trunk]
+        split += [{**rest, "params": others}, {**rest, "params": mine, "lr": lr}]
+    return [g for g in split if g["params"]]
 
 
 def warmup_schedule(warmup_steps: int) -> Callable[[int], float]:
@@ -157,6 +179,10 @@ def train(
     if warning is not None:
         print(f"seqrl: warning: {warning}", file=sys.stderr)
 
+    if payload is None:  # a pretrained trunk fixes width, depth, heads and GELU (recorded in config.json)
+        from seqrl.init import resolve_init
+
+        cfg = resolve_init(cfg)
     if dataset is None:
         dataset = family.load_data(cfg)
     if payload is not None:
@@ -170,6 +196,11 @@ def train(
     torch.manual_seed(cfg.seed)  # parameter initialisation
     rng = np.random.default_rng(cfg.seed)  # batch sampling
     model = build_model(cfg, spec, artefacts)
+    init_summary = None
+    if payload is None:  # a resumed run loads its checkpoint instead
+        from seqrl.init import initialise
+
+        init_summary = initialise(model, cfg)
     if prepare_model is not None:
         prepare_model(model)
     model.to(device)
@@ -194,6 +225,7 @@ def train(
         "spec": spec.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in params),
+        **({"init": init_summary} if init_summary else {}),
         **(extra_metadata or {}),
     })
     metrics = MetricsLog(run_dir / METRICS_FILE, resume_step=step if payload is not None else None)

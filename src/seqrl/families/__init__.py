@@ -112,7 +112,7 @@ def register(family: Family) -> Family:
 def _load_builtin() -> None:
     # Imported lazily (the families import models and data, which import this module's users);
     # importing a module twice is a dictionary lookup.
-    from seqrl.families import bc, dt, dynamics, multitask, tt  # noqa: F401 (registers them)
+    from seqrl.families import bc, dt, dynamics, lm, multitask, tt  # noqa: F401 (registers them)
 
 
 def get_family(tag: str | None) -> Family:

@@ -80,15 +80,23 @@ class DecisionTransformerFamily(Family):
         from seqrl.data.tokenizer import TorchActionTokenizer
         from seqrl.models.dt import DecisionTransformer
 
-        return DecisionTransformer(cfg, spec, TorchActionTokenizer(artefacts) if artefacts is not None else None)
+        from seqrl.init import configure_trunk
+
+        model = DecisionTransformer(cfg, spec, TorchActionTokenizer(artefacts) if artefacts is not None else None)
+        return configure_trunk(model, cfg)  # --freeze-trunk, --lora-rank
 
     def build_sampler(self, cfg: TrainConfig, dataset: Any, spec: Any, artefacts: Any) -> Any:
         from seqrl.data.sampler import ContextSampler
 
-        return ContextSampler(
+        sampler = ContextSampler(
             dataset, cfg.context_len, rtg_scale=spec.rtg_scale, discount=cfg.discount,
             state_mean=np.asarray(spec.state_mean, np.float32), state_std=np.asarray(spec.state_std, np.float32),
         )
+        if getattr(cfg, "cotrain_weight", 0.0):
+            from seqrl.lm_objectives import cotrain_sampler
+
+            sampler = cotrain_sampler(sampler, cfg)
+        return sampler
 
     def conditions(self, cfg: TrainConfig, spec: Any, requested: Sequence[float] | None = None) -> tuple:
         return tuple(float(t) for t in (spec.targets if requested is None else requested))

@@ -54,7 +54,13 @@ class DecisionTransformer(nn.Module):
         self.embed_ln = nn.LayerNorm(dim)
         self.embed_dropout = nn.Dropout(cfg.dropout)
         self.apply(init_weights)  # before the trunk, which initialises itself
-        self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout)
+        self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout, getattr(cfg, "activation", "gelu"))
+        # The language-model objectives (alignment, co-training; seqrl.lm_objectives), if asked for.
+        self.lm_objectives = None
+        if getattr(cfg, "align_weight", 0.0) or getattr(cfg, "cotrain_weight", 0.0):
+            from seqrl.lm_objectives import LMObjectives
+
+            self.lm_objectives = LMObjectives(cfg, dim)
 
     # ----------------------------------------------------------------------- forward
     def embed(
@@ -81,6 +87,16 @@ class DecisionTransformer(nn.Module):
             dim=2,
         ) + time.unsqueeze(2)  # (B, T, 2 + k, D)
         return self.embed_dropout(self.embed_ln(step_tokens.flatten(1, 2))), tokens  # (B, T*(2 + k), D)
+
+    def input_embeddings(self, batch: Batch) -> torch.Tensor:
+        """The trunk's input tokens before dropout, (B, T*m, D): what the alignment loss aligns."""
+        was = self.embed_dropout.p
+        self.embed_dropout.p = 0.0
+        try:
+            x, _ = self.embed(batch.returns_to_go, batch.states, batch.actions, batch.timesteps)
+        finally:
+            self.embed_dropout.p = was
+        return x
 
     def forward(
         self,
@@ -117,8 +133,30 @@ class DecisionTransformer(nn.Module):
         return self.codec.head.loss(prediction, batch.actions, tokens, batch.mask)
 
     def loss_terms(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """What the training loop calls: the loss and its named terms (the DT's loss has one term)."""
-        return self.loss(batch), {}
+        """What the training loop calls: the loss and its named terms.
+
+        The action loss alone, unless the language-model objectives are on: then `action` plus
+        the weighted `align` (minus the mean maximum cosine to the LM's centres, over real tokens)
+        and `cotrain` (the LM loss on the batch's corpus windows); each is logged unweighted.
+        """
+        loss = self.loss(batch)
+        objectives = self.lm_objectives
+        if objectives is None:
+            return loss, {}
+        terms = {"action": loss.detach()}
+        if objectives.align_weight:
+            mask = batch.mask.bool().repeat_interleave(self.tokens_per_step, dim=1)  # (B, T*m): every token of a real step
+            weighted, value = objectives.align_term(self.input_embeddings(batch), mask)
+            loss = loss + weighted
+            terms["align"] = value.detach()
+        if objectives.cotrain_weight:
+            text = getattr(batch, "text", None)
+            if text is None:
+                raise RuntimeError("co-training needs batches with corpus windows (seqrl.lm_objectives.CotrainSampler)")
+            value = objectives.cotrain_term(self.trunk, text)
+            loss = loss + objectives.cotrain_weight * value
+            terms["cotrain"] = value.detach()
+        return loss, terms
 
     # ----------------------------------------------------------------------- inference
     @torch.no_grad()

@@ -48,7 +48,14 @@ class CausalSelfAttention(nn.Module):
         """
         B, L, D = x.shape
         H = self.n_heads
-        if queries is None:
+        if queries is not None and type(self.qkv) is not nn.Linear:
+            # An adapter-wrapped projection (peft LoRA) has no plain weight to split: project every
+            # position, then keep the queries' rows (same result, without the saving).
+            q, k, v = self.qkv(x).split(D, dim=2)  # 3 x (B, L, D)
+            q = select(q, queries)  # (B, Q, D)
+            mask = (torch.arange(L, device=x.device) <= queries[..., None]).view(-1, 1, queries.shape[-1], L)
+            causal = False
+        elif queries is None:
             q, k, v = self.qkv(x).split(D, dim=2)  # 3 x (B, L, D)
             mask, causal = None, True
             if key_mask is not None:
@@ -98,24 +105,32 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, 1, D)))
 
 
+# GELU variants: exact erf (seqrl's default) or the tanh approximation GPT-2 was trained with
+# (its "gelu_new"); a trunk initialised from GPT-2 must use the one GPT-2 used.
+ACTIVATIONS = ("gelu", "gelu_tanh")
+
+
 class MLP(nn.Module):
-    def __init__(self, dim: int, dropout: float) -> None:
+    def __init__(self, dim: int, dropout: float, activation: str = "gelu") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+        self.approximate = "tanh" if activation == "gelu_tanh" else "none"
         self.fc = nn.Linear(dim, 4 * dim)
         self.proj = nn.Linear(4 * dim, dim)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.proj(F.gelu(self.fc(x))))
+        return self.dropout(self.proj(F.gelu(self.fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, n_heads: int, dropout: float, activation: str = "gelu") -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(dim)
         self.attn = CausalSelfAttention(dim, n_heads, dropout)
         self.ln_2 = nn.LayerNorm(dim)
-        self.mlp = MLP(dim, dropout)
+        self.mlp = MLP(dim, dropout, activation)
 
     def forward(
         self, x: torch.Tensor, queries: torch.Tensor | None = None, cache: list | None = None,
@@ -137,9 +152,9 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """A stack of causal blocks: (B, L, D) embeddings in, (B, L, D) hidden states out."""
 
-    def __init__(self, dim: int, n_layers: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, n_layers: int, n_heads: int, dropout: float, activation: str = "gelu") -> None:
         super().__init__()
-        self.blocks = nn.ModuleList([Block(dim, n_heads, dropout) for _ in range(n_layers)])
+        self.blocks = nn.ModuleList([Block(dim, n_heads, dropout, activation) for _ in range(n_layers)])
         self.ln_f = nn.LayerNorm(dim)
         self.apply(init_weights)
         # GPT-2's scaled init of residual projections keeps the residual stream's variance
