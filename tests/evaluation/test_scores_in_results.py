@@ -63,3 +63,17 @@ def test_evaluate_run_with_another_env_than_the_datasets(tmp_path):
     assert report["env_id"] == ENV_ID and report["device"] == "cpu"
     assert report["results"][0]["lengths"] == expected_lengths(4, 3)
     assert report["results"][0]["score_mean"] == pytest.approx(100 * (report["results"][0]["return_mean"] + 3) / 3)
+
+
+def test_eval_json_records_what_was_evaluated(tmp_path):
+    result = trained(tmp_path)
+    video = tmp_path / "episode.gif"
+    report = evaluate_run(result.run_dir, episodes=2, seed=1, targets=(-1.0,), device="cpu", video=video)
+    written = json.loads((result.run_dir / "eval.json").read_text())
+    assert written == json.loads(json.dumps(report))
+    assert written["run_dir"] == str(result.run_dir) and written["step"] == 4
+    assert written["model"] == "continuous" and written["dataset"] == result.spec.dataset
+    assert written["vectorization"] == "sync" and written["episodes"] == 2 and written["seed"] == 1
+    assert (written["ref_min_score"], written["ref_max_score"]) == (-3.0, 0.0)
+    assert 0 < written["wall_time_s"] < 600
+    assert written["video"] == str(video) and video.stat().st_size > 0
