@@ -50,8 +50,9 @@ def alignment_loss(inputs: torch.Tensor, centres: torch.Tensor, mask: torch.Tens
 
     inputs (B, L, D), centres (k, D), mask (B, L) bool (True: a real token) or None.
     """
-    x = F.normalize(inputs.float(), dim=-1)  # (B, L, D)
-    c = F.normalize(centres.float(), dim=-1)  # (k, D)
+    dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32  # (bf16 autocast: in float32)
+    x = F.normalize(inputs.to(dtype), dim=-1)  # (B, L, D)
+    c = F.normalize(centres.to(dtype), dim=-1)  # (k, D)
     best = (x @ c.t()).amax(dim=-1)  # (B, L): each token's closest centre
     if mask is None:
         return -best.mean()
