@@ -1,0 +1,73 @@
+"""The Trajectory Transformer table of docs/RESULTS.md: the TT's rows beside the DT's, printed
+from the CSVs that `seqrl report` writes, plus each TT run's evaluation time per episode from
+its eval.json, so no number is copied by hand:
+
+    seqrl report /work/tt-runs/tt --out docs/results/tt
+    python experiments/tt_tables.py docs/results/tt/results.csv docs/results/results.csv \
+        --runs /work/tt-runs/tt > docs/results/tt/tt_tables.md
+
+Scores are normalized, mean ± std over seeds; the DT's at each dataset's higher target return
+(the paper's convention), the TT's under its one condition (planning for reward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+DT_MODELS = ("continuous", "tokenized", "tokenized-spread", "continuous-spread")
+
+
+def rows(path: Path) -> list[dict]:
+    with path.open() as f:
+        return [r for r in csv.DictReader(f) if r["score_mean"]]
+
+
+def cell(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    seeds = int(row["seeds"])
+    text = f"{float(row['score_mean']):.1f} ± {float(row['score_std']):.1f}"
+    return text if seeds >= 3 else f"{text} ({seeds} seed{'s' if seeds > 1 else ''})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tt_csv", type=Path)
+    parser.add_argument("dt_csv", type=Path)
+    parser.add_argument("--runs", type=Path, default=None, help="the TT sweep's output root (for eval.json times)")
+    parser.add_argument("--experiment", default="main")
+    args = parser.parse_args()
+    tt = {(r["dataset"]): r for r in rows(args.tt_csv) if r["model"] == "tt" and r["experiment"] == args.experiment}
+    dt: dict[tuple[str, str], dict] = {}
+    for r in rows(args.dt_csv):
+        if r["experiment"] != "main" or r["options"]:
+            continue
+        key = (r["dataset"], r["model"])
+        if key not in dt or float(r["target"]) > float(dt[key]["target"]):
+            dt[key] = r
+    datasets = sorted(tt)
+    print("| dataset | TT (beam search) | " + " | ".join(f"DT {m}" for m in DT_MODELS) + " |")
+    print("|---|" + "---:|" * (1 + len(DT_MODELS)))
+    for d in datasets:
+        print(f"| {d} | {cell(tt.get(d))} | " + " | ".join(cell(dt.get((d, m))) for m in DT_MODELS) + " |")
+    if args.runs is not None:
+        print("\n| dataset | seed | TT score | episode length | evaluation s per episode | training + evaluation min |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for path in sorted(args.runs.glob(f"{args.experiment}/*/tt/s*/eval.json")):
+            report = json.loads(path.read_text())
+            state = json.loads((path.parent / "sweep.json").read_text()) if (path.parent / "sweep.json").exists() else {}
+            minutes = f"{state['seconds'] / 60:.0f}" if state.get("seconds") else "–"
+            r = report["results"][0]
+            print(f"| {report['dataset'].split('/')[-1].removesuffix('-v0')} | {path.parent.name[1:]} | {r['score_mean']:.1f} | "
+                  f"{r['length_mean']:.0f} | {report['wall_time_per_episode_s']:.1f} | {minutes} |")
+        planners = {json.dumps(json.loads(p.read_text()).get("planner"), sort_keys=True)
+                    for p in args.runs.glob(f"{args.experiment}/*/tt/s*/eval.json")}
+        for planner in planners:
+            print(f"\nplanner: {planner}")
+
+
+if __name__ == "__main__":
+    main()
