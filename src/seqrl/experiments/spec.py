@@ -92,6 +92,7 @@ class RunSpec:
     eval_episodes: int
     finetune: Finetune | None = None
     eval_planner: dict[str, Any] | None = None  # a TT run's planner settings for its final evaluation
+    after: tuple[str, ...] = ()  # runs of the sweep this one needs finished first (an `init: lm:@RUN` source)
 
     @property
     def group(self) -> str:
@@ -100,7 +101,7 @@ class RunSpec:
 
     @property
     def depends_on(self) -> tuple[str, ...]:
-        return (self.finetune.source,) if self.finetune else ()
+        return ((self.finetune.source,) if self.finetune else ()) + tuple(self.after)
 
     @property
     def steps(self) -> int:
@@ -110,8 +111,13 @@ class RunSpec:
     def config(self, output_root: Path | str) -> Any:
         """The run's config (of its model's family), its run directory under `output_root`, resumable."""
         family = family_of_model_name(self.model)
+        overrides = dict(self.overrides)
+        init = overrides.get("init")
+        if isinstance(init, str) and ":@" in init:  # another run of this sweep: its directory under the output root
+            kind, name = init.split(":@", 1)
+            overrides["init"] = f"{kind}:{Path(output_root) / name}"
         return family.config_class.from_dict({
-            **self.overrides, "dataset": self.dataset, "model": self.model, "seed": self.seed,
+            **overrides, "dataset": self.dataset, "model": self.model, "seed": self.seed,
             "family": family.tag, "run_dir": str(Path(output_root) / self.name), "resume": True,
         })
 
@@ -126,6 +132,7 @@ class RunSpec:
             if ft.get("rebuild") is not None:
                 ft["rebuild"] = tuple(ft["rebuild"])
             values["finetune"] = Finetune(**ft)
+        values["after"] = tuple(values.get("after", ()))
         return cls(**values)
 
 
@@ -315,6 +322,16 @@ def _resolve_sources(runs: list[RunSpec]) -> list[RunSpec]:
             if matches[0] == run.name:
                 raise ConfigError(f"run {run.name}: finetune.from matches the run itself")
             run = dataclasses.replace(run, finetune=dataclasses.replace(run.finetune, source=matches[0]))
+        init = run.overrides.get("init")
+        if isinstance(init, str) and ":@" in init:  # `init: lm:@pretrain/markov/lm/s0`: a run of this sweep
+            kind, pattern = init.split(":@", 1)
+            matches = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+            if len(matches) != 1:
+                found = f"matches {len(matches)}: {', '.join(matches[:5])}" if matches else "matches no run"
+                raise ConfigError(f"run {run.name}: init {init!r} {found}; it must match exactly one run of the sweep")
+            overrides = {**run.overrides, "init": f"{kind}:@{matches[0]}"}
+            options = {**run.options, "init": f"{kind}:@{matches[0]}"} if "init" in run.options else run.options
+            run = dataclasses.replace(run, overrides=overrides, options=options, after=(matches[0],))
         resolved.append(run)
     return resolved
 

@@ -249,7 +249,7 @@ def run_sweep(
                 if any(s in ("failed", "blocked") for s in deps):
                     todo.remove(run)
                     result.status[run.name] = "blocked"
-                    result.errors[run.name] = f"fine-tunes from {run.depends_on[0]}, which did not finish"
+                    result.errors[run.name] = f"depends on {run.depends_on[0]}, which did not finish"
                     if view is not None:
                         view.update(run.name, "blocked", result.errors[run.name])
                 elif all(s in succeeded for s in deps):
