@@ -209,6 +209,11 @@ def finetune(
     # The source's warm-up (CORL: 10k steps) can be as long as a whole fine-tune; cap it at a
     # tenth of the fine-tuning steps unless asked for.
     overrides.setdefault("warmup_steps", min(source_cfg.warmup_steps, max(1, steps // 10)))
+    # The trunk comes from the source run (prepare_model), not from the LM the source started
+    # from; the source's LM objectives are not carried over unless asked for.
+    overrides.setdefault("init", "scratch")
+    overrides.setdefault("align_weight", 0.0)
+    overrides.setdefault("cotrain_weight", 0.0)
     # rtg_scale and targets belong to the source's data: None takes the new dataset's presets.
     cfg = dataclasses.replace(
         source_cfg,

@@ -122,3 +122,26 @@ def test_training_from_gpt2_records_the_source_and_resumes(tiny_gpt2, tmp_path):
     assert meta["init"]["kind"] == "gpt2" and meta["init"]["n_heads"] == 2
     resumed = train(dataclasses.replace(cfg, steps=5, resume=True), dataset=data)
     assert resumed.step == 5 and result.step == 3
+
+
+def test_a_gpt2_initialised_run_needs_no_gpt2_afterwards(tiny_gpt2, tmp_path):
+    # Evaluation, resume and fine-tuning read the run's checkpoint, never the GPT-2 directory.
+    import shutil
+
+    from seqrl.checkpoint import load_run
+    from seqrl.train import train
+    from seqrl.transfer import finetune
+
+    copy = tmp_path / "gpt2"
+    shutil.copytree(tiny_gpt2, copy)
+    data = make_dataset(obs_dim=3, act_dim=2, episodes=4)
+    cfg = TrainConfig(dataset="tiny", init=f"gpt2:{copy}", run_dir=str(tmp_path / "run"), **DT_TINY)
+    train(cfg, dataset=data)
+    shutil.rmtree(copy)
+    assert load_run(tmp_path / "run").config.embed_dim == 16
+    assert train(dataclasses.replace(cfg, steps=4, resume=True), dataset=data).step == 4
+    tuned = finetune(tmp_path / "run", "tiny", data=data, steps=2, run_dir=tmp_path / "ft", train_mode="all",
+                     progress=False)
+    source = load_run(tmp_path / "run").model.trunk.state_dict()
+    assert tuned.config.init == "scratch" and tuned.model.trunk.state_dict()["blocks.0.ln_1.weight"].shape == (16,)
+    assert set(source) == set(tuned.model.trunk.state_dict())
