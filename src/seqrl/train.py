@@ -201,6 +201,10 @@ def train(
         from seqrl.init import initialise
 
         init_summary = initialise(model, cfg)
+    elif (run_dir / METADATA_FILE).is_file():  # keep the record of where a resumed run's trunk came from
+        import json
+
+        init_summary = json.loads((run_dir / METADATA_FILE).read_text()).get("init")
     if prepare_model is not None:
         prepare_model(model)
     model.to(device)

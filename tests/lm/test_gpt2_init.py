@@ -122,6 +122,7 @@ def test_training_from_gpt2_records_the_source_and_resumes(tiny_gpt2, tmp_path):
     assert meta["init"]["kind"] == "gpt2" and meta["init"]["n_heads"] == 2
     resumed = train(dataclasses.replace(cfg, steps=5, resume=True), dataset=data)
     assert resumed.step == 5 and result.step == 3
+    assert json.loads((tmp_path / "run" / "metadata.json").read_text())["init"] == meta["init"]
 
 
 def test_a_gpt2_initialised_run_needs_no_gpt2_afterwards(tiny_gpt2, tmp_path):
