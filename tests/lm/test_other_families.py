@@ -1,0 +1,48 @@
+"""The trunk-source mechanism is not DT-specific: a Trajectory Transformer's trunk takes another
+run's trunk through `seqrl.init.initialise`, and a GELU mismatch is refused rather than run
+approximately. (TTConfig has no --init flags yet: the TT family wires them when its config
+derives from LMInitConfig.) Mechanics tests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from seqrl.config import TrainConfig
+from seqrl.errors import ConfigError
+from seqrl.families import get_family
+from seqrl.families.tt.config import TTConfig
+from seqrl.init import initialise
+from seqrl.train import train
+from tests.models.conftest import make_dataset
+
+from .conftest import DT_TINY
+
+
+def _tt(data, **kw):
+    cfg = TTConfig(dataset="tiny", embed_dim=16, n_layers=1, n_heads=1, num_bins=8, sequence_length=2, **kw)
+    family = get_family("tt")
+    spec = family.make_spec(cfg, data)
+    return family.build_model(cfg, spec, family.fit_artefacts(cfg, data, spec))
+
+
+def test_tt_takes_a_dt_runs_trunk(tmp_path):
+    data = make_dataset(obs_dim=3, act_dim=2, episodes=4)
+    dt = train(TrainConfig(dataset="tiny", embed_dim=16, n_layers=1, n_heads=1, run_dir=str(tmp_path / "dt"), **DT_TINY),
+               dataset=data)
+    tt = _tt(data)
+    position_before = tt.embed_position.weight.detach().clone()
+    summary = initialise(tt, SimpleNamespace(init=f"run:{tmp_path / 'dt'}", init_positions="timestep"))
+    assert summary["kind"] == "run"
+    for key, value in dt.model.trunk.state_dict().items():
+        assert torch.equal(tt.trunk.state_dict()[key], value), key
+    assert torch.equal(tt.embed_position.weight, position_before)  # a run: source has no LM position table
+
+
+def test_a_gelu_mismatch_is_refused(tiny_gpt2):
+    tt = _tt(make_dataset(obs_dim=3, act_dim=2, episodes=4))
+    tt_cfg = SimpleNamespace(init=f"gpt2:{tiny_gpt2}", init_positions="timestep")
+    with pytest.raises(ConfigError, match="exact GELU but gpt2:.* was trained with gelu_tanh"):
+        initialise(tt, tt_cfg)
