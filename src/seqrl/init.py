@@ -331,6 +331,8 @@ def initialise(model: nn.Module, cfg: Any) -> dict[str, Any] | None:
     source = load_source(getattr(cfg, "init", "scratch"))
     if source is None:
         return None
+    if not isinstance(getattr(model, "trunk", None), nn.Module):
+        raise ConfigError(f"--init {cfg.init}: a {type(model).__name__} has no single `trunk` to initialise")
     _check_activation(model.trunk, source)
     copy_trunk(model.trunk, source.trunk)
     summary: dict[str, Any] = {"init": cfg.init, "kind": source.kind, "fingerprint": source.fingerprint,

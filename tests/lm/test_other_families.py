@@ -46,3 +46,11 @@ def test_a_gelu_mismatch_is_refused(tiny_gpt2):
     tt_cfg = SimpleNamespace(init=f"gpt2:{tiny_gpt2}", init_positions="timestep")
     with pytest.raises(ConfigError, match="exact GELU but gpt2:.* was trained with gelu_tanh"):
         initialise(tt, tt_cfg)
+
+
+def test_multitask_dt_refuses_lm_flags_it_does_not_wire():
+    from seqrl.families.multitask import MultiTaskConfig
+
+    with pytest.raises(ConfigError, match="--freeze-trunk, --align-weight: language-model initialisation is not wired"):
+        MultiTaskConfig(dataset="a+b", model="mt-tokenized-spread", spread_head="shared", max_action_features=4,
+                        freeze_trunk=True, align_weight=0.1, init="gpt2:/x")

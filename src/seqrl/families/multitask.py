@@ -84,6 +84,13 @@ class MultiTaskConfig(TrainConfig):
         if self.eval_every:
             raise ConfigError("--eval-every: a multi-task run is evaluated per task after training "
                               "(seqrl eval RUN_DIR), not during it")
+        lm_flags = [flag for flag, on in (("--init", self.init != "scratch"), ("--freeze-trunk", self.freeze_trunk),
+                                          ("--lora-rank", self.lora_rank), ("--align-weight", self.align_weight),
+                                          ("--cotrain-weight", self.cotrain_weight),
+                                          ("--trunk-learning-rate", self.trunk_learning_rate is not None)) if on]
+        if lm_flags:
+            raise ConfigError(f"{', '.join(lm_flags)}: language-model initialisation is not wired into the multi-task "
+                              "DT yet; initialise a single-task DT, or fine-tune from one")
 
     @property
     def variant(self) -> str:
