@@ -137,7 +137,14 @@ def resolve_init(cfg: Any) -> Any:
     if shape is None:
         return cfg
     shape = {k: v for k, v in shape.items() if k in cfg.__dataclass_fields__}
-    return dataclasses.replace(cfg, **shape) if any(getattr(cfg, k) != v for k, v in shape.items()) else cfg
+    changed = {k: v for k, v in shape.items() if getattr(cfg, k) != v}
+    if not changed:
+        return cfg
+    import sys
+
+    print(f"seqrl: --init {cfg.init} sets " + ", ".join(f"{k} {v} (was {getattr(cfg, k)})" for k, v in changed.items()),
+          file=sys.stderr)
+    return dataclasses.replace(cfg, **changed)
 
 
 # --------------------------------------------------------------------------- GPT-2
