@@ -44,6 +44,7 @@ from seqrl.errors import ConfigError, DatasetError
 # D4RL's 1M transitions would take about 15 minutes per MuJoCo dataset.
 MUJOCO_DEFAULT_TRANSITIONS = 100_000
 LUNARLANDER_DEFAULT_TRANSITIONS = 50_000
+MAZE_DEFAULT_TRANSITIONS = 100_000  # about 1000 goal-reaching episodes (D4RL maze2d has 1M)
 # Reference returns for non-D4RL tasks: this many episodes each of the random and expert policy,
 # with this fixed seed (independent of the collection seed, so references are comparable).
 REFERENCE_EPISODES = 20
@@ -54,7 +55,7 @@ REFERENCE_SEED = 1_000_000
 class Source:
     """One behaviour policy in a recipe."""
 
-    policy: str  # "random", "heuristic", or a zoo algorithm ("sac", "tqc", "ppo", "a2c", "trpo", "ars")
+    policy: str  # "random", "heuristic", "waypoint", or a zoo algorithm ("sac", "tqc", "ppo", "a2c", "trpo", "ars")
     noise_std: float = 0.0  # Gaussian action noise, in action units (clipped to the bounds)
     share: float = 1.0  # fraction of the recipe's transitions (normalised over the sources)
 
@@ -124,6 +125,18 @@ def _lunarlander_recipes() -> list[Recipe]:
     ]
 
 
+def _maze_recipes() -> list[Recipe]:
+    from seqrl.collect.maze import ENV_ID
+
+    # D4RL maze2d's recipe: the waypoint controller with Gaussian action noise (std 0.5, its
+    # --noisy setting), start and goal cells drawn uniformly each episode; the noise-free
+    # controller is the reference expert.
+    return [
+        Recipe("pointmaze-fourrooms", ENV_ID, (Source("waypoint", noise_std=0.5),), MAZE_DEFAULT_TRANSITIONS,
+               "waypoint controller + Gaussian noise std 0.5, uniform start and goal cells", ("waypoint",)),
+    ]
+
+
 def _all_recipes() -> dict[str, Recipe]:
     recipes = [
         *_mujoco_recipes(
@@ -139,6 +152,7 @@ def _all_recipes() -> dict[str, Recipe]:
             mixed=(Source("random"), Source("a2c", 0.1), Source("ars", 0.3), Source("sac", 0.1), Source("tqc", 0.3)),
         ),
         *_lunarlander_recipes(),
+        *_maze_recipes(),
     ]  # fmt: skip
     return {r.name: r for r in recipes}
 
@@ -159,8 +173,9 @@ def parse_source(text: str) -> Source:
 
     policy, _, noise = text.strip().partition(":")
     policy = policy.strip().lower()
-    if policy not in ("random", "heuristic", *ZOO_ALGOS):
-        raise ConfigError(f"--policy {text!r}: unknown policy {policy!r} (random, heuristic, {', '.join(ZOO_ALGOS)})")
+    if policy not in ("random", "heuristic", "waypoint", *ZOO_ALGOS):
+        raise ConfigError(f"--policy {text!r}: unknown policy {policy!r} (random, heuristic, waypoint, "
+                          f"{', '.join(ZOO_ALGOS)})")
     if not noise:
         return Source(policy)
     try:
@@ -210,6 +225,12 @@ def make_policy(
         if not env_id.startswith("LunarLanderContinuous"):
             raise ConfigError(f"the heuristic policy exists for LunarLanderContinuous only, not {env_id}")
         return LunarLanderHeuristic()
+    if source.policy == "waypoint":
+        from seqrl.collect.maze import ENV_ID, WaypointController
+
+        if env_id != ENV_ID:
+            raise ConfigError(f"the waypoint controller drives {ENV_ID} only, not {env_id}")
+        return WaypointController()
     if source.policy in ZOO_ALGOS:
         return load_zoo_policy(zoo, source.policy, env_id, env_kwargs=env_kwargs)
     raise ConfigError(f"unknown policy {source.policy!r} (random, heuristic, {', '.join(ZOO_ALGOS)})")

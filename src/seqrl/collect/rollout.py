@@ -83,6 +83,10 @@ def make_vector_env(
         raise ConfigError(f"autoreset_mode must be one of {sorted(modes)}, got {autoreset_mode!r}")
     if vectorization not in ("sync", "async"):
         raise ConfigError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    if env_id.startswith("seqrl/"):
+        from seqrl.collect.maze import register_envs
+
+        register_envs()
     try:
         gym.spec(env_id)
     except gym.error.Error as exc:
