@@ -389,7 +389,7 @@ def describe(sweep: Sweep, output: Path) -> Any:
     from rich.table import Table
 
     table = Table(title=f"sweep {sweep.name}: {len(sweep.runs)} runs in {output}")
-    for column in ("run", "steps", "state", "fine-tunes from"):
+    for column in ("run", "steps", "state", "after (fine-tunes from / init from)"):
         table.add_column(column, overflow="fold")
     for run in sweep.runs:
         run_dir = output / run.name
@@ -406,7 +406,7 @@ def describe(sweep: Sweep, output: Path) -> Any:
             text = f"running (step {(run_progress(run_dir) or {}).get('step', 0)})"
         else:
             text = "new"
-        table.add_row(run.name, str(run.steps), text, run.finetune.source if run.finetune else "")
+        table.add_row(run.name, str(run.steps), text, ", ".join(run.depends_on))
     return table
 
 
