@@ -66,3 +66,9 @@ def test_smoke_spec_runs_end_to_end(tmp_path, minari_root):
     assert any(r.get("kind") == "eval" for r in records)
     assert json.loads((plain / "eval.json").read_text())["results"]
     write_report(out)
+    from .test_lm_init_tables import _module
+
+    rows = _module().arm_rows(out)  # the convergence table reads every evaluated arm, and no LM run
+    assert {r["arm"] for r in rows} == {"random/continuous", "text/continuous+plain", "text/continuous+align-cotrain",
+                                        "text/continuous+frozen", "synthetic/continuous", "spread/tokenized-spread"}
+    assert all(r["steps_to_best"] in (2, 4) for r in rows)

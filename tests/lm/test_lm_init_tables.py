@@ -1,0 +1,49 @@
+"""experiments/lm_init_tables.py: steps and training seconds to within 2 points of an arm's best,
+computed by hand on made-up metrics."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "lm_init_tables.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("lm_init_tables", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(root: Path, name: str, scores: dict[int, float], steps_per_sec: float) -> None:
+    run = root / name
+    run.mkdir(parents=True)
+    lines = []
+    for step in (10, 20, 30):
+        lines.append({"step": step, "loss": 1.0, "steps_per_sec": steps_per_sec})
+        lines.append({"step": step, "kind": "eval", "eval/target_100/score_mean": scores[step] - 50,
+                      "eval/target_3600/score_mean": scores[step]})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
+def test_steps_and_seconds_to_within_two_points_of_the_best(tmp_path):
+    tables = _module()
+    _run(tmp_path, "text/hopper-medium/continuous+plain/s0", {10: 40.0, 20: 49.0, 30: 50.0}, steps_per_sec=10.0)
+    _run(tmp_path, "text/hopper-medium/continuous+plain/s1", {10: 44.0, 20: 47.0, 30: 52.0}, steps_per_sec=5.0)
+    _run(tmp_path, "random/hopper-medium/continuous/s0", {10: 10.0, 20: 30.0, 30: 20.0}, steps_per_sec=10.0)
+    (tmp_path / "pretrain/markov/lm/s0").mkdir(parents=True)  # an LM run: no evaluations, skipped
+    (tmp_path / "pretrain/markov/lm/s0/metrics.jsonl").write_text(json.dumps({"step": 10, "loss": 3.0}) + "\n")
+    rows = {r["arm"]: r for r in tables.arm_rows(tmp_path)}
+    assert set(rows) == {"text/continuous+plain", "random/continuous"}
+    text = rows["text/continuous+plain"]
+    # Mean curve 42, 48, 51 at the highest target (3600): best 51, first within 2 points at step 30.
+    assert text["best"] == pytest.approx(51.0) and text["steps_to_best"] == 30
+    assert text["final_mean"] == pytest.approx(51.0) and text["final_std"] == pytest.approx(1.0)
+    assert text["train_seconds_to_best"] == pytest.approx((3.0 + 6.0) / 2)  # 30 steps at 10/s and at 5/s
+    random = rows["random/continuous"]
+    assert random["best"] == 30.0 and random["steps_to_best"] == 20 and random["train_seconds_to_best"] == pytest.approx(2.0)
+    assert "| hopper-medium | random/continuous | 1 | 20.0 ± 0.0 (step 30) | 30.0 | 20 | 2 |" in tables.markdown(list(rows.values()))
