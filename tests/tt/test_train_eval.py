@@ -18,7 +18,7 @@ from seqrl.errors import CheckpointError
 from seqrl.evaluation.evaluate import evaluate, evaluate_run
 from seqrl.train import lr_multiplier, train
 
-from ..evaluation.envs import ACT_DIM, ENV_ID, OBS_DIM, SeedLengthEnv, register
+from ..evaluation.envs import ACT_DIM, ENV_ID, SeedLengthEnv, register
 from ..models.conftest import make_dataset, tiny_config
 from .conftest import tiny_tt_config
 

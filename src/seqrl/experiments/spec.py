@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from seqrl.config import TrainConfig
 from seqrl.errors import ConfigError
 from seqrl.families import FAMILIES, family_of_model_name, get_family
 
