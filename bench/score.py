@@ -48,7 +48,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import statistics
 import sys
 import tempfile
 import time

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqrl.config import TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.experiments.spec import RunSpec, load_spec
 

@@ -20,7 +20,6 @@ from seqrl.experiments.spec import expand
 from seqrl.experiments.sweep import run_sweep
 from seqrl.families.multitask import MultiTaskConfig, MultiTaskData, MultiTaskSampler
 from seqrl.train import train
-from seqrl.transfer import finetune
 
 from .models.conftest import make_dataset
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from seqrl.config import VARIANTS, TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset

@@ -68,7 +68,7 @@ def test_sweep_trains_evaluates_resumes_and_survives_a_failing_run(tmp_path, tin
     assert [x["step"] for x in lines] == [2, 4] and lines[0] == first_line
 
     # The fine-tuning run started after its source finished, from its weights.
-    tuned = sweep.by_name[f"transfer/double-tiny/tokenized+ft-embeddings/s1"]
+    tuned = sweep.by_name["transfer/double-tiny/tokenized+ft-embeddings/s1"]
     source_state = read_state(out / tuned.finetune.source)
     assert read_state(out / tuned.name)["started"] >= source_state["finished"]
     record = json.loads((out / tuned.name / "metadata.json").read_text())["finetune"]
