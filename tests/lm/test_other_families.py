@@ -1,7 +1,6 @@
 """The trunk-source mechanism is not DT-specific: a Trajectory Transformer's trunk takes another
 run's trunk through `seqrl.init.initialise`, and a GELU mismatch is refused rather than run
-approximately. (TTConfig has no --init flags yet: the TT family wires them when its config
-derives from LMInitConfig.) Mechanics tests."""
+approximately (a TT run's --init flags: tests/tt/test_lm_init.py). Mechanics tests."""
 
 from __future__ import annotations
 

@@ -102,7 +102,9 @@ class TrajectoryTransformerFamily(Family):
         from seqrl.data.tokenizer import TorchActionTokenizer
         from seqrl.families.tt.model import TrajectoryTransformer
 
-        return TrajectoryTransformer(cfg, spec, TorchActionTokenizer(artefacts))
+        from seqrl.init import configure_trunk
+
+        return configure_trunk(TrajectoryTransformer(cfg, spec, TorchActionTokenizer(artefacts)), cfg)  # --freeze-trunk, --lora-rank
 
     def build_sampler(self, cfg: TTConfig, dataset: Any, spec: Any, artefacts: Any) -> Any:
         from seqrl.families.tt.data import TransitionWindowSampler

@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from seqrl.config import RunConfig
+from seqrl.config import LMInitConfig
 from seqrl.errors import ConfigError
 from seqrl.validation import check_run_numbers
 
 
 @dataclass(frozen=True)
-class TTConfig(RunConfig):
-    """Train a Trajectory Transformer: every dimension of (state, action, reward, value) a token."""
+class TTConfig(LMInitConfig):
+    """Train a Trajectory Transformer: every dimension of (state, action, reward, value) a token.
+
+    Its trunk can start from a language model or another run (--init, --freeze-trunk, --lora-rank,
+    --trunk-learning-rate; seqrl.init); the alignment and co-training objectives are DT-only so far."""
 
     family: Literal["dt", "tt"] = "tt"
     """Model family: tt, the Trajectory Transformer (these flags), or dt, the Decision Transformer."""
@@ -73,6 +76,9 @@ class TTConfig(RunConfig):
             raise ConfigError(f"TTConfig is the Trajectory Transformer's config (family tt), got family {self.family!r}")
         self._check_run_fields()
         check_run_numbers(self)
+        if self.align_weight or self.cotrain_weight:
+            raise ConfigError("--align-weight and --cotrain-weight are implemented for the Decision Transformer "
+                              "only; a TT run takes --init, --freeze-trunk, --lora-rank and --trunk-learning-rate")
         for name in ("num_bins", "sequence_length", "step", "embed_dim", "n_layers", "n_heads", "steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

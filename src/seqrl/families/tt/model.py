@@ -58,7 +58,7 @@ class TrajectoryTransformer(nn.Module):
         self.register_buffer("dim_kind", kind, persistent=False)
         self.apply(init_weights)
         nn.init.normal_(self.head_weight, mean=0.0, std=0.02)
-        self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout)
+        self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout, getattr(cfg, "activation", "gelu"))
 
     # ----------------------------------------------------------------------- forward
     def key_mask(self, length: int, device: torch.device) -> torch.Tensor | None:
