@@ -20,7 +20,7 @@ from seqrl.config import TrainConfig
 from seqrl.data.sampler import Batch
 from seqrl.data.tokenizer import TorchActionTokenizer
 from seqrl.models.action_codecs import ActionCodec
-from seqrl.models.gpt import GPT, init_weights
+from seqrl.models.gpt import GPT, init_weights, weight_decay_groups
 from seqrl.models.spec import DataSpec
 
 
@@ -240,17 +240,4 @@ class DecisionTransformer(nn.Module):
     # ----------------------------------------------------------------------- optimisation
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups: decay on linear/head weight matrices only, never on norms, biases or embeddings."""
-        decay, no_decay = [], []
-        for module in self.modules():
-            for name, p in module.named_parameters(recurse=False):
-                if not p.requires_grad:
-                    continue
-                is_matrix = p.dim() >= 2 and name == "weight"
-                if is_matrix and not isinstance(module, (nn.Embedding, nn.LayerNorm)):
-                    decay.append(p)
-                else:
-                    no_decay.append(p)
-        return [
-            {"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
+        return weight_decay_groups(self, weight_decay)

@@ -191,6 +191,20 @@ class GPT(nn.Module):
         return self.ln_f(x)
 
 
+def weight_decay_groups(model: nn.Module, weight_decay: float, also_decay: tuple[str, ...] = ()) -> list[dict]:
+    """AdamW groups of a model's trainable parameters: decay on weight matrices of linear layers
+    (and on parameters named in `also_decay`, e.g. the TT's per-position heads), never on norms,
+    biases or embeddings (nanoGPT's rule)."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            is_matrix = p.dim() >= 2 and name == "weight" and not isinstance(module, (nn.Embedding, nn.LayerNorm))
+            (decay if is_matrix or name in also_decay else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def select(x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
     """Rows of (B, L, D) `x` at `queries`: (Q,) positions shared by every row, or (B, Q) per row."""
     if queries.dim() == 1:

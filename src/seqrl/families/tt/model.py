@@ -18,7 +18,7 @@ from torch import nn
 from seqrl.data.tokenizer import TorchActionTokenizer
 from seqrl.families.tt.config import TTConfig
 from seqrl.families.tt.data import TokenBatch
-from seqrl.models.gpt import GPT, init_weights
+from seqrl.models.gpt import GPT, init_weights, weight_decay_groups
 from seqrl.models.spec import DataSpec
 
 KINDS = ("state", "action", "reward", "value")
@@ -134,12 +134,4 @@ class TrajectoryTransformer(nn.Module):
     # ----------------------------------------------------------------------- optimisation
     def param_groups(self, weight_decay: float) -> list[dict]:
         """AdamW groups: decay on linear weight matrices and the heads, never on norms, biases or embeddings."""
-        decay, no_decay = [], []
-        for module in self.modules():
-            for name, p in module.named_parameters(recurse=False):
-                if not p.requires_grad:
-                    continue
-                is_matrix = (p.dim() >= 2 and name == "weight" and not isinstance(module, (nn.Embedding, nn.LayerNorm))) \
-                    or name == "head_weight"
-                (decay if is_matrix else no_decay).append(p)
-        return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return weight_decay_groups(self, weight_decay, also_decay=("head_weight",))
