@@ -44,7 +44,7 @@ def _family_flag(argv: list[str]) -> str | None:
     return None
 
 
-def _train_of_family(argv: list[str]) -> bool:
+def _train_of_family(argv: list[str], prog: str = "seqrl train") -> bool:
     """`seqrl train --family F ...`: parse with family F's config (its own flags and defaults).
 
     tyro parses one dataclass per command, and each family has its own config class, so the
@@ -63,7 +63,7 @@ def _train_of_family(argv: list[str]) -> bool:
         config_class = get_family(family).config_class
     except ConfigError as exc:
         raise ConfigError(f"unknown --family {family!r}: {exc}") from None
-    tyro.cli(family_train_command(config_class), args=argv[1:], prog="seqrl train")
+    tyro.cli(family_train_command(config_class), args=argv[1:], prog=prog)
     return True
 
 
@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     from seqrl.errors import SeqRLError
 
     args = sys.argv[1:] if argv is None else list(argv)
+    prog = "seqrl train"
     if args and args[0] == "pretrain-lm":  # `seqrl pretrain-lm ...` is `seqrl train --family lm ...`
-        args = ["train", "--family", "lm", *args[1:]]
+        args, prog = ["train", "--family", "lm", *args[1:]], "seqrl pretrain-lm"
     try:
-        if _train_of_family(args):
+        if _train_of_family(args, prog):
             return
         tyro.extras.subcommand_cli_from_dict(
             _subcommands(),
