@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"command: python bench/sweep_budget.py {args.spec} --workers {args.workers} "
           f"--measure-steps {args.measure_steps} --threads {args.threads}")
     print(f"{'dims':>8} {'model':<18} {'shape':<48} {'steps/s':>8} {'(wall)':>7} {'act ms':>7}")
+    # The estimate times the Decision Transformer's training step and `act`; other families'
+    # runs (TT, BC, multi-task, LM, dynamics) are listed as not estimated instead of guessed.
+    skipped = [r for r in sweep.runs if getattr(r.config("runs"), "family", "dt") != "dt"]
+    sweep.runs = [r for r in sweep.runs if r not in skipped]
     for run in sweep.runs:
         cfg = run.config("runs")
         key = (dims[run.dataset], *(getattr(cfg, f) for f in SHAPE_FIELDS), run.eval_episodes)
@@ -141,6 +145,13 @@ def main(argv: list[str] | None = None) -> None:
           + ", ".join(f"{k} {v / 3600:.2f}" for k, v in per_experiment.items()))
     print(f"training {total_train / 3600:.2f} h + evaluation {total_eval / 3600:.2f} h of worker time; "
           f"with {args.workers} workers about {(total_train + total_eval) / args.workers / 3600:.2f} h wall-clock")
+    if skipped:
+        families: dict[str, int] = {}
+        for run in skipped:
+            family = run.config("runs").family
+            families[family] = families.get(family, 0) + 1
+        print(f"not estimated (not DT runs): {len(skipped)} runs: "
+              + ", ".join(f"{n} {family}" for family, n in sorted(families.items())))
 
 
 if __name__ == "__main__":
