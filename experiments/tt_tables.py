@@ -4,7 +4,7 @@ its eval.json, so no number is copied by hand:
 
     seqrl report /work/tt-runs/tt --out docs/results/tt
     python experiments/tt_tables.py docs/results/tt/results.csv docs/results/results.csv \
-        --runs /work/tt-runs/tt > docs/results/tt/tt_tables.md
+        --runs /work/tt-runs > docs/results/tt/tt_tables.md
 
 Scores are normalized, mean ± std over seeds; the DT's at each dataset's higher target return
 (the paper's convention), the TT's under its one condition (planning for reward).
@@ -37,7 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tt_csv", type=Path)
     parser.add_argument("dt_csv", type=Path)
-    parser.add_argument("--runs", type=Path, default=None, help="the TT sweep's output root (for eval.json times)")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="a folder holding TT sweep runs (every */tt/s*/ run under it: eval.json times, final losses)")
     parser.add_argument("--experiment", default="main")
     args = parser.parse_args()
     tt = {(r["dataset"]): r for r in rows(args.tt_csv) if r["model"] == "tt" and r["experiment"] == args.experiment}
@@ -54,20 +55,25 @@ def main() -> None:
     for d in datasets:
         print(f"| {d} | {cell(tt.get(d))} | " + " | ".join(cell(dt.get((d, m))) for m in DT_MODELS) + " |")
     if args.runs is not None:
-        print("\n| dataset | seed | TT score | episode length | evaluation s per episode | training + evaluation min |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for path in sorted(args.runs.glob(f"{args.experiment}/*/tt/s*/eval.json")):
+        print("\n| experiment | dataset | seed | planner mode | TT score | episode length | evaluation s per episode | "
+              "training + evaluation min | final action cross-entropy (nats) |")
+        print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+        evals = sorted(args.runs.glob("**/tt/s*/eval.json"))
+        for path in evals:
             report = json.loads(path.read_text())
-            state = json.loads((path.parent / "sweep.json").read_text()) if (path.parent / "sweep.json").exists() else {}
+            run_dir = path.parent
+            state = json.loads((run_dir / "sweep.json").read_text()) if (run_dir / "sweep.json").exists() else {}
             minutes = f"{state['seconds'] / 60:.0f}" if state.get("seconds") else "–"
+            train_lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            action = [x["loss/action"] for x in train_lines if "loss/action" in x]
             r = report["results"][0]
-            print(f"| {report['dataset'].split('/')[-1].removesuffix('-v0')} | {path.parent.name[1:]} | {r['score_mean']:.1f} | "
-                  f"{r['length_mean']:.0f} | {report['wall_time_per_episode_s']:.1f} | {minutes} |")
-        planners = {json.dumps(json.loads(p.read_text()).get("planner"), sort_keys=True)
-                    for p in args.runs.glob(f"{args.experiment}/*/tt/s*/eval.json")}
+            print(f"| {run_dir.parents[2].name} | {report['dataset'].split('/')[-1].removesuffix('-v0')} | "
+                  f"{run_dir.name[1:]} | {report['planner']['mode']} | {r['score_mean']:.1f} | {r['length_mean']:.0f} | "
+                  f"{report['wall_time_per_episode_s']:.1f} | {minutes} | {action[-1]:.2f} |")
+        planners = {json.dumps({k: v for k, v in json.loads(p.read_text())["planner"].items() if k != "mode"},
+                               sort_keys=True) for p in evals}
         for planner in planners:
-            print(f"\nplanner: {planner}")
-
+            print(f"\nplanner (besides its mode): {planner}")
 
 if __name__ == "__main__":
     main()

@@ -146,9 +146,9 @@ class LMInitConfig(RunConfig):
 class TrainConfig(LMInitConfig):
     """Train a Decision Transformer with one of four action representations."""
 
-    family: Literal["dt", "tt"] = "dt"
-    """Model family: dt, the Decision Transformer (these flags), or tt, the Trajectory Transformer
-    (`seqrl train --family tt --help` lists its flags)."""
+    family: Literal["dt"] = "dt"
+    """Model family: dt, the Decision Transformer (these flags). The others have their own flags:
+    `seqrl train --family tt|bc|mtdt|lm|dynamics --help`."""
     model: ActionVariant = "continuous"
     """Action representation: continuous (baseline DT), tokenized (pooled tokens), tokenized-spread
     (one token per action feature, generated feature by feature), continuous-spread."""

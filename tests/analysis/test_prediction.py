@@ -139,6 +139,10 @@ def test_seqrl_predict_compares_a_tt_and_an_ensemble_on_the_same_starts(tmp_path
     assert "log_prob" in report["runs"][0] and len(report["oracle"]["error"]) == 4 and len(report["starts"]) == 6
     assert (tmp_path / "p" / "predict.png").stat().st_size > 1000
     assert "discrete oracle" in capsys.readouterr().out
+    from seqrl.evaluation.evaluate import evaluate_run
+
+    with pytest.raises(ConfigError, match="does not act"):
+        evaluate_run(dyn.run_dir, episodes=1, device="cpu", write=False)
     dt = train(tiny_config(tmp_path, run_dir=str(tmp_path / "dt"), dataset="linear", steps=2), dataset=data)
     with pytest.raises(ConfigError, match="does not predict states"):
         predict_runs([dt.run_dir], horizon=2, starts=2)

@@ -447,16 +447,14 @@ def evaluate_run(
         return combined
     elif task is not None:
         raise ConfigError(f"--task applies to multi-task runs; {run_dir} is a {run.family} run")
-    seed = run.config.eval_seed if seed is None else int(seed)
-    env_id = resolve_env_id(run.spec, env_id)
-    if plot is not None and None in family.conditions(run.config, run.spec, targets):
+    conditions = family.conditions(run.config, run.spec, targets)  # first: a model that does not act says so
+    if plot is not None and None in conditions:
         raise ConfigError(f"--plot draws achieved against target return, and a {run.family} run is not "
                           f"conditioned on a target return")
+    seed = run.config.eval_seed if seed is None else int(seed)
+    env_id = resolve_env_id(run.spec, env_id)
     start = time.perf_counter()
-    counter = None
-    if progress:
-        conditions = family.conditions(run.config, run.spec, targets)
-        counter = _EpisodeProgress(f"eval {run_dir.name}", episodes * len(conditions))
+    counter = _EpisodeProgress(f"eval {run_dir.name}", episodes * len(conditions)) if progress else None
     try:
         results = evaluate(
             run.model, run.spec, config=run.config, targets=targets, episodes=episodes, seed=seed, device=torch_device,

@@ -245,11 +245,13 @@ class DynamicsFamily(Family):
                 predicted.append(state)
         return {"states": torch.stack(predicted, 1).cpu().numpy(), "log_density": torch.stack(log_density, 1).cpu().numpy()}
 
+    NOT_A_POLICY = "a dynamics model predicts states, it does not act: `seqrl predict RUN_DIR` rolls it forward"
+
     def conditions(self, cfg: Any, spec: Any, requested: Sequence[float] | None = None) -> tuple:
-        raise ConfigError("a dynamics model predicts states, it does not act: `seqrl predict RUN_DIR` rolls it forward")
+        raise ConfigError(self.NOT_A_POLICY)
 
     def make_policy(self, *args: Any, **kwargs: Any) -> Any:
-        return self.conditions(None, None)
+        raise ConfigError(self.NOT_A_POLICY)
 
 
 register(DynamicsFamily())

@@ -17,8 +17,8 @@ class TTConfig(LMInitConfig):
     Its trunk can start from a language model or another run (--init, --freeze-trunk, --lora-rank,
     --trunk-learning-rate; seqrl.init); the alignment and co-training objectives are DT-only so far."""
 
-    family: Literal["dt", "tt"] = "tt"
-    """Model family: tt, the Trajectory Transformer (these flags), or dt, the Decision Transformer."""
+    family: Literal["tt"] = "tt"
+    """Model family: tt, the Trajectory Transformer (these flags; `seqrl train --help` lists the DT's)."""
     model: Literal["tt"] = "tt"
     """The TT has one model (the name sweeps and reports use)."""
     num_bins: int = 100
