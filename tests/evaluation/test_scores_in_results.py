@@ -35,6 +35,18 @@ def test_summarize_by_hand(tmp_path):
     assert none["score_mean"] is None and none["score_std"] is None
 
 
+def test_success_rate_and_steps_to_goal_by_hand(tmp_path):
+    result = trained(tmp_path)
+    out = summarize(None, np.array([1.0, 0.0, 1.0, 1.0]), np.array([40, 500, 60, 20]), result.spec, seed=0,
+                    successes=np.array([True, False, True, True]))
+    assert out["success_rate"] == 0.75 and out["successes"] == [True, False, True, True]
+    assert out["steps_to_goal_mean"] == pytest.approx(40.0) and out["steps_to_goal_std"] == pytest.approx(math.sqrt(800 / 3))
+    never = summarize(None, np.zeros(2), np.array([500, 500]), result.spec, seed=0, successes=np.zeros(2, bool))
+    assert never["success_rate"] == 0.0 and never["steps_to_goal_mean"] is None
+    # an env that reports no success gets no success fields (and the table no success column)
+    assert "success_rate" not in summarize(None, np.zeros(2), np.array([5, 5]), result.spec, seed=0)
+
+
 def test_score_std_of_a_real_evaluation_and_in_eval_json(tmp_path):
     result = trained(tmp_path)
     [res] = evaluate(result.model, result.spec, context_len=K, episodes=6, seed=2, targets=(-1.0,))

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from seqrl.families.tt.config import TTConfig
-from seqrl.families.tt.data import fit_discretizer, joined_transitions
+from seqrl.families.tt.data import fit_discretizer, run_transitions
 from seqrl.families.tt.model import TrajectoryTransformer
 from seqrl.data.tokenizer import TorchActionTokenizer
 from seqrl.models.spec import DataSpec
@@ -29,7 +29,7 @@ def tiny_tt(seed: int = 0, obs_dim: int = 3, act_dim: int = 2, **overrides) -> T
     cfg = tiny_tt_config(**overrides)
     data = make_dataset(obs_dim=obs_dim, act_dim=act_dim, episodes=6)
     spec = DataSpec.from_dataset(data, rtg_scale=1.0, targets=())
-    discretizer = fit_discretizer(joined_transitions(data, cfg.discount, cfg.termination_penalty), cfg.num_bins, cfg.binning)
+    discretizer = fit_discretizer(run_transitions(data, cfg), cfg.num_bins, cfg.binning)
     torch.manual_seed(seed)
     return TrajectoryTransformer(cfg, spec, TorchActionTokenizer(discretizer)).eval()
 

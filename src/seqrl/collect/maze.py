@@ -40,6 +40,9 @@ FOUR_ROOMS = [
     [1, 1, 1, 1, 1, 1, 1, 1, 1],
 ]
 
+# The grid of each maze environment seqrl registers (what `seqrl eval --plot` draws the paths on).
+MAZE_MAPS = {ENV_ID: FOUR_ROOMS}
+
 
 def _require_robotics() -> Any:
     import contextlib

@@ -18,6 +18,9 @@ Conventions shared by both:
   touches the global torch or numpy RNG (training resumes bit-identically across evaluations).
   Vectorized and sequential loops consume that generator in different orders, so they agree
   episode by episode only for deterministic decoding.
+- Goal-reaching tasks whose env reports success (`info["success"]` or `info["is_success"]`,
+  as gymnasium-robotics' mazes do) also get a success rate and the mean steps to the goal
+  (the length of the successful episodes).
 - An episode ends at termination or truncation (the env's own time limit, or
   `max_episode_steps`). Finished episodes are masked out; the vector env's autoreset starts new
   episodes in their slots, which are stepped with a neutral action and never counted.
@@ -93,8 +96,21 @@ def condition_label(target: float | None) -> str:
     return "plan" if target is None else f"target_{target:g}"
 
 
-def summarize(target: float | None, returns: np.ndarray, lengths: np.ndarray, spec: DataSpec, seed: int) -> dict[str, Any]:
-    """One target's result: mean ± std of return, length and normalized score, plus the raw episodes."""
+@dataclass
+class EpisodeRecord:
+    """What `rollout` records besides returns and lengths: success, and (if asked) the observations."""
+
+    keep_observations: bool = False
+    successes: np.ndarray | None = None  # (n,) bool, success reported at any step; None: the env reports none
+    observations: list[np.ndarray] = dataclasses.field(default_factory=list)  # per episode, (length + 1, obs_dim)
+
+
+def summarize(target: float | None, returns: np.ndarray, lengths: np.ndarray, spec: DataSpec, seed: int,
+              successes: np.ndarray | None = None) -> dict[str, Any]:
+    """One target's result: mean ± std of return, length and normalized score, plus the raw episodes.
+
+    With `successes` (a goal-reaching env's): the success rate and the mean steps to the goal
+    over the successful episodes (None when none succeeded)."""
     returns = np.asarray(returns, np.float64)
     lengths = np.asarray(lengths, np.int64)
     result: dict[str, Any] = {
@@ -113,6 +129,12 @@ def summarize(target: float | None, returns: np.ndarray, lengths: np.ndarray, sp
     if spec.ref_min_score is not None and spec.ref_max_score is not None:
         scores = normalized_score(returns, spec.ref_min_score, spec.ref_max_score)
         result.update(score_mean=float(scores.mean()), score_std=float(scores.std()))
+    if successes is not None:
+        successes = np.asarray(successes, bool)
+        reached = lengths[successes]
+        result.update(success_rate=float(successes.mean()), successes=successes.tolist(),
+                      steps_to_goal_mean=float(reached.mean()) if len(reached) else None,
+                      steps_to_goal_std=float(reached.std()) if len(reached) else None)
     return result
 
 
@@ -157,6 +179,7 @@ def evaluate(
     envs: Any | None = None,
     planner: dict[str, Any] | None = None,
     on_step: Callable[[int], None] | None = None,
+    records: list[EpisodeRecord] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate `model` over `episodes` episodes run together, under each of its family's conditions.
 
@@ -173,6 +196,9 @@ def evaluate(
     calls (training evaluates every M steps; building 100 MuJoCo envs costs ~0.7 s a call). The
     caller closes it; `vectorization`, `max_episode_steps` and `env_kwargs` are then its own.
     Every call reseeds it, so results do not depend on what ran in it before.
+
+    `records`: a list to append each condition's `EpisodeRecord` to, with the observations of
+    every episode (the maze pictures).
     """
     family = get_family(getattr(model, "family", None))
     if config is None:
@@ -197,8 +223,11 @@ def evaluate(
         results = []
         for condition in conditions:
             policy = family.make_policy(model, spec, config, condition, settings=planner, device=device)
-            returns, lengths = rollout(policy, envs, seed, low, high, on_step)
-            results.append(summarize(condition, returns, lengths, spec, seed))
+            record = EpisodeRecord(keep_observations=records is not None)
+            returns, lengths = rollout(policy, envs, seed, low, high, on_step, record)
+            results.append(summarize(condition, returns, lengths, spec, seed, record.successes))
+            if records is not None:
+                records.append(record)
     finally:
         if owned:
             envs.close()
@@ -231,8 +260,10 @@ def rollout(
     low: np.ndarray,
     high: np.ndarray,
     on_step: Callable[[int], None] | None = None,
+    record: EpisodeRecord | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One episode per sub-environment, driven by `policy`: (returns, lengths)."""
+    """One episode per sub-environment, driven by `policy`: (returns, lengths); `record` gets
+    the episodes' successes (if the env reports them) and, if it keeps them, their observations."""
     n = envs.num_envs
     policy.reset(n, seed)
     # An async vector env steps all sub-envs or none: finished ones get the middle of the action
@@ -241,24 +272,44 @@ def rollout(
     returns = np.zeros(n, np.float64)
     lengths = np.zeros(n, np.int64)
     live = np.arange(n)
+    success = np.zeros(n, bool)
+    reported = False
     obs, _ = envs.reset(seed=seed)  # sub-env i seeded with seed + i
+    visited: list[list[np.ndarray]] = [[o.copy()] for o in obs] if record is not None and record.keep_observations else []
     if on_step is not None:
         on_step(len(live))
     while len(live):
         chosen = np.clip(policy.act(live, obs[live], lengths[live]), low, high)  # (n_live, act_dim)
         actions[live] = chosen
-        obs, rewards, terminations, truncations = _step_live(envs, live, actions, obs)
+        obs, rewards, terminations, truncations, step_success = _step_live(envs, live, actions, obs)
         policy.observe(live, chosen, rewards[live])
         returns[live] += rewards[live]
         lengths[live] += 1
+        if step_success is not None:
+            reported = True
+            success[live] |= step_success[live]
+        for i in live if visited else ():
+            visited[i].append(obs[i].copy())
         live = live[~(terminations[live] | truncations[live])]
         if on_step is not None:
             on_step(len(live))
+    if record is not None:
+        record.successes = success if reported else None
+        record.observations = [np.stack(v) for v in visited]
     return returns, lengths
 
 
+def _success_of(info: dict[str, Any]) -> Any:
+    """A goal-reaching env's success flag in a step's info (None when it reports none)."""
+    for key in ("success", "is_success"):
+        if key in info:
+            return info[key]
+    return None
+
+
 def _step_live(envs: Any, live: np.ndarray, actions: np.ndarray, obs: np.ndarray):
-    """Step the live sub-environments; (obs, rewards, terminations, truncations) for all n.
+    """Step the live sub-environments; (obs, rewards, terminations, truncations, successes) for all n
+    (successes: (n,) bool when the env reports success in its info, else None).
 
     Episodes end at different steps, and a vector env's `step` would keep simulating (and
     auto-resetting) every finished one until the longest episode ends: more than half of all
@@ -267,15 +318,25 @@ def _step_live(envs: Any, live: np.ndarray, actions: np.ndarray, obs: np.ndarray
     """
     import gymnasium as gym
 
-    if not isinstance(envs, gym.vector.SyncVectorEnv):
-        obs, rewards, terminations, truncations, _ = envs.step(actions)
-        return obs, rewards, terminations, truncations
     n = envs.num_envs
+    if not isinstance(envs, gym.vector.SyncVectorEnv):
+        obs, rewards, terminations, truncations, infos = envs.step(actions)
+        flag = _success_of(infos)  # a vector env's info: arrays, with "_key" marking the envs that set them
+        successes = None
+        if flag is not None:
+            key = "success" if "success" in infos else "is_success"
+            successes = np.asarray(flag, bool) & np.asarray(infos.get("_" + key, np.ones(n, bool)), bool)
+        return obs, rewards, terminations, truncations, successes
     rewards, terminations, truncations = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
+    successes = np.zeros(n, bool)
+    reported = False
     obs = obs.copy()
     for i in live:
-        obs[i], rewards[i], terminations[i], truncations[i], _ = envs.envs[i].step(actions[i])
-    return obs, rewards, terminations, truncations
+        obs[i], rewards[i], terminations[i], truncations[i], info = envs.envs[i].step(actions[i])
+        flag = _success_of(info)
+        if flag is not None:
+            reported, successes[i] = True, bool(flag)
+    return obs, rewards, terminations, truncations, successes if reported else None
 
 
 # --------------------------------------------------------------------------- sequential reference
@@ -448,17 +509,21 @@ def evaluate_run(
     elif task is not None:
         raise ConfigError(f"--task applies to multi-task runs; {run_dir} is a {run.family} run")
     conditions = family.conditions(run.config, run.spec, targets)  # first: a model that does not act says so
-    if plot is not None and None in conditions:
-        raise ConfigError(f"--plot draws achieved against target return, and a {run.family} run is not "
-                          f"conditioned on a target return")
     seed = run.config.eval_seed if seed is None else int(seed)
     env_id = resolve_env_id(run.spec, env_id)
+    from seqrl.collect.maze import MAZE_MAPS
+
+    maze_plot = plot is not None and None in conditions  # a run not conditioned on a return: its paths in the maze
+    if maze_plot and env_id not in MAZE_MAPS:
+        raise ConfigError(f"--plot draws achieved against target return, and a {run.family} run is not conditioned "
+                          f"on a target return (in a maze it draws the episodes' paths, and {env_id} is not one)")
+    records: list[EpisodeRecord] | None = [] if maze_plot else None
     start = time.perf_counter()
     counter = _EpisodeProgress(f"eval {run_dir.name}", episodes * len(conditions)) if progress else None
     try:
         results = evaluate(
             run.model, run.spec, config=run.config, targets=targets, episodes=episodes, seed=seed, device=torch_device,
-            env_id=env_id, vectorization=vectorization, planner=planner, on_step=counter,
+            env_id=env_id, vectorization=vectorization, planner=planner, on_step=counter, records=records,
         )
     finally:
         if counter is not None:
@@ -490,7 +555,11 @@ def evaluate_run(
         record_episode(run.model, run.spec, video, config=run.config, target=results[0]["target"], seed=seed,
                        device=torch_device, env_id=env_id, planner=planner)
         report["video"] = str(video)
-    if plot is not None:
+    if maze_plot:
+        from seqrl.experiments.plots import plot_maze_paths
+
+        report["plot"] = str(plot_maze_paths(report, records[0].observations, MAZE_MAPS[env_id], plot))
+    elif plot is not None:
         from seqrl.experiments.plots import plot_eval_targets
 
         report["plot"] = str(plot_eval_targets(report, plot))
@@ -524,14 +593,18 @@ def results_table(report: dict[str, Any], title: str | None = None) -> Any:
 
     table = Table(title=title or f"{report['run_dir']} ({report.get('model', '?')}, step {report['step']}, "
                                  f"{report['episodes']} episodes, {report['env_id']})")
-    for column in ("target", "return", "score", "length"):
+    goals = any("success_rate" in r for r in report["results"])
+    for column in ("target", "return", "score", "length") + (("success", "steps to goal") if goals else ()):
         table.add_column(column, justify="right")
     for r in report["results"]:
         score = "-" if r["score_mean"] is None else f"{r['score_mean']:.1f} ± {r['score_std']:.1f}"
-        table.add_row(
-            "-" if r["target"] is None else f"{r['target']:g}", f"{r['return_mean']:.1f} ± {r['return_std']:.1f}", score,
-            f"{r['length_mean']:.0f} ± {r['length_std']:.0f}",
-        )
+        row = ["-" if r["target"] is None else f"{r['target']:g}", f"{r['return_mean']:.1f} ± {r['return_std']:.1f}",
+               score, f"{r['length_mean']:.0f} ± {r['length_std']:.0f}"]
+        if goals:
+            steps = r.get("steps_to_goal_mean")
+            row += [f"{100 * r['success_rate']:.0f}%" if "success_rate" in r else "-",
+                    "-" if steps is None else f"{steps:.0f} ± {r['steps_to_goal_std']:.0f}"]
+        table.add_row(*row)
     return table
 
 
@@ -570,7 +643,8 @@ def eval_command(
         planner: Trajectory Transformer planner settings.
         progress: Report env steps while evaluating.
         plot: Also draw the achieved against the target return to this PNG (a DT run; pass 6 or
-            more --targets to see "one model, a distribution of policies").
+            more --targets to see "one model, a distribution of policies"), or, for a run that
+            plans or acts without a target in a maze, the episodes' paths (the TT paper's Figure 5).
         task: A multi-task run's task to evaluate (default: every task, each under its targets).
     """
     import json as json_module

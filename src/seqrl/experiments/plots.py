@@ -346,3 +346,50 @@ def plot_eval_targets(report: dict[str, Any], path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     _save(fig, path)
     return path
+
+
+def plot_maze_paths(report: dict[str, Any], observations: list[np.ndarray], maze_map: list[list[int]],
+                    path: Path | str, max_episodes: int = 12) -> Path:
+    """`seqrl eval --plot` for a run in a maze: the first `max_episodes` episodes' paths (the
+    Trajectory Transformer paper's Figure 5), each from its start (circle) towards its goal
+    (star, read from the observation's last two dimensions); solid paths reached the goal.
+
+    PointMaze's layout: cell (row, col) of the map is the unit square centred at
+    (col + 0.5 - cols / 2, rows / 2 - row - 0.5), row 0 at the top.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    grid = np.asarray(maze_map)
+    rows, cols = grid.shape
+    path = Path(path)
+    result = report["results"][0]
+    successes = result.get("successes") or [False] * len(observations)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for r in range(rows):
+        for c in range(cols):
+            if grid[r, c] == 1:
+                ax.add_patch(Rectangle((c - cols / 2, rows / 2 - r - 1), 1, 1, color="0.35"))
+    colours = plt.get_cmap("tab10")
+    for i, episode in enumerate(observations[:max_episodes]):
+        colour = colours(i % 10)
+        style = "-" if successes[i] else "--"
+        ax.plot(episode[:, 0], episode[:, 1], style, color=colour, lw=1.5, alpha=0.9)
+        ax.plot(*episode[0, :2], "o", color=colour, ms=7, mec="k")
+        ax.plot(*episode[0, -2:], "*", color=colour, ms=14, mec="k")
+    ax.set_xlim(-cols / 2, cols / 2)
+    ax.set_ylim(-rows / 2, rows / 2)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    shown = min(len(observations), max_episodes)
+    rate = result.get("success_rate")
+    summary = "" if rate is None else f"; success {100 * rate:.0f}% of {result['episodes']}"
+    ax.set_title(f"{report.get('model', '?')} on {report['dataset']} (step {report['step']})\n"
+                 f"{shown} episodes: start o, goal *, solid = reached{summary}", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, path)
+    return path

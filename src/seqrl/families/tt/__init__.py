@@ -21,6 +21,9 @@ class TTPolicy:
     a token the model itself generates, so the context looks like its training windows) or the
     authors' placeholder, the token of a value of 0 (`"zero"`). Planning happens every
     `replan_every` steps; in between, the plan's next actions are taken open-loop.
+
+    A goal-conditioned model sees the observation's state dimensions only, and plans towards the
+    goal the environment puts in the rest of it (families/tt/goals.py), read at every replan.
     """
 
     def __init__(self, model: Any, settings: PlannerSettings, device: torch.device) -> None:
@@ -29,12 +32,14 @@ class TTPolicy:
         self.obs_dim, self.act_dim, self.T = model.observation_dim, model.action_dim, model.transition_dim
         self._action_table = d.value_table[self.obs_dim : self.obs_dim + self.act_dim]  # (act_dim, bins)
         self._action_offsets = d.offsets[self.obs_dim : self.obs_dim + self.act_dim]
+        self.layout = model.layout
 
     def reset(self, n: int, seed: int) -> None:
         self.history = torch.zeros(n, 0, self.T, dtype=torch.long, device=self.device)  # (n, m, T)
         self.generators = [torch.Generator(device=self.device).manual_seed(int(seed) + i) for i in range(n)]
         self.plans = torch.zeros(n, self.settings.horizon, self.T, dtype=torch.long, device=self.device)
         self.observations = np.zeros((n, self.obs_dim), np.float32)
+        self.goals = torch.zeros(n, self.model.goal_dim, dtype=torch.long, device=self.device)
         self.due = 0  # the plan step the last actions came from
 
     def _encode(self, rows: np.ndarray, observations: np.ndarray, actions: np.ndarray | None = None,
@@ -48,7 +53,8 @@ class TTPolicy:
         return self.model.discretizer.encode(torch.from_numpy(joined).to(self.device))
 
     def act(self, rows: np.ndarray, observations: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
-        observations = np.asarray(observations, np.float32)
+        raw = np.asarray(observations, np.float32)
+        observations = self.layout.states(raw)
         self.observations[rows] = observations
         due = int(timesteps[0]) % self.settings.replan_every
         if len(set(int(t) for t in timesteps)) != 1:
@@ -57,7 +63,11 @@ class TTPolicy:
         if due == 0:
             current = self._encode(rows, observations)[:, : self.obs_dim]  # (n_rows, obs_dim)
             prefix = torch.cat([self.history[index].flatten(1), current], dim=1)
-            self.plans[index] = beam_plan(self.model, prefix, self.settings, [self.generators[int(i)] for i in rows])
+            goal = None
+            if self.model.goal_dim:
+                values = torch.from_numpy(self.layout.environment_goal(raw)).to(self.device)
+                self.goals[index] = goal = self.model.goal_tokens(values)
+            self.plans[index] = beam_plan(self.model, prefix, self.settings, [self.generators[int(i)] for i in rows], goal)
         self.due = due
         tokens = self.plans[index, due, self.obs_dim : self.obs_dim + self.act_dim]  # (n_rows, act_dim)
         local = tokens - self._action_offsets
@@ -66,6 +76,8 @@ class TTPolicy:
     def observe(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
         step = torch.zeros(self.history.shape[0], self.T, dtype=torch.long, device=self.device)
         index = torch.as_tensor(rows, device=self.device)
+        if self.model.goal_dim:  # a goal-conditioned model was trained without rewards (zeros in their place)
+            rewards = np.zeros_like(np.asarray(rewards, np.float32))
         step[index] = self._encode(rows, self.observations[rows], actions, rewards)
         if self.settings.context_value == "planned":
             step[index, self.T - 1] = self.plans[index, self.due, self.T - 1]
@@ -84,9 +96,9 @@ class TrajectoryTransformerFamily(Family):
         return DataSpec.from_dataset(dataset, rtg_scale=1.0, targets=())
 
     def fit_artefacts(self, cfg: TTConfig, dataset: Any, spec: Any) -> Any:
-        from seqrl.families.tt.data import fit_discretizer, joined_transitions
+        from seqrl.families.tt.data import fit_discretizer, run_transitions
 
-        return fit_discretizer(joined_transitions(dataset, cfg.discount, cfg.termination_penalty), cfg.num_bins, cfg.binning)
+        return fit_discretizer(run_transitions(dataset, cfg), cfg.num_bins, cfg.binning)
 
     def artefacts_to_payload(self, artefacts: Any) -> Any:
         from seqrl.checkpoint import tokenizer_to_payload
@@ -107,10 +119,13 @@ class TrajectoryTransformerFamily(Family):
         return configure_trunk(TrajectoryTransformer(cfg, spec, TorchActionTokenizer(artefacts)), cfg)  # --freeze-trunk, --lora-rank
 
     def build_sampler(self, cfg: TTConfig, dataset: Any, spec: Any, artefacts: Any) -> Any:
-        from seqrl.families.tt.data import TransitionWindowSampler
+        from seqrl.families.tt.data import TransitionWindowSampler, run_transitions
+        from seqrl.families.tt.goals import goal_layout
 
+        layout = goal_layout(cfg, spec.obs_dim)
         return TransitionWindowSampler(dataset, artefacts, sequence_length=cfg.sequence_length, step=cfg.step,
-                                       discount=cfg.discount, termination_penalty=cfg.termination_penalty)
+                                       joined=run_transitions(dataset, cfg), goal=cfg.goal,
+                                       goal_positions=layout.goal_positions)
 
     def conditions(self, cfg: TTConfig, spec: Any, requested: Sequence[float] | None = None) -> tuple:
         if requested:
@@ -123,11 +138,29 @@ class TrajectoryTransformerFamily(Family):
                   actions: str = "dataset", context: int = 1) -> dict[str, np.ndarray]:
         from seqrl.families.tt.predict import tt_open_loop
 
+        if getattr(cfg, "goal", "none") != "none":
+            from seqrl.errors import ConfigError
+
+            raise ConfigError("open-loop prediction is for Trajectory Transformers without a goal; this run is "
+                              f"goal-conditioned (--goal {cfg.goal})")
+
         return tt_open_loop(model, cfg, artefacts, dataset, starts, horizon, actions=actions, context=context)
+
+    def describe(self, cfg: TTConfig) -> str:
+        goal = getattr(cfg, "goal", "none")
+        return "tt" if goal == "none" else f"tt-goal:{goal}"
 
     def make_policy(self, model: Any, spec: Any, cfg: TTConfig, condition: Any, settings: dict[str, Any] | None = None,
                     device: Any = None) -> TTPolicy:
         device = torch.device(device) if device is not None else next(model.parameters()).device
+        if getattr(cfg, "goal", "none") != "none":
+            # No rewards were modelled: the plan is the most probable trajectory towards the goal.
+            if (settings or {}).get("mode") == "reward":
+                from seqrl.errors import ConfigError
+
+                raise ConfigError("a goal-conditioned Trajectory Transformer was trained without rewards: it plans "
+                                  "with --plan-mode likelihood (the default for it), not reward")
+            settings = {**(settings or {}), "mode": "likelihood"}
         return TTPolicy(model, planner_settings(spec.dataset, cfg.discount, settings), device)
 
 

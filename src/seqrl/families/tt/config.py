@@ -49,6 +49,16 @@ class TTConfig(LMInitConfig):
     """Loss weight of value tokens."""
     mask_values: bool = False
     """Hide value tokens from attention (the authors' option): no position attends to a value token."""
+    goal: Literal["none", "episode-end", "window-end", "future"] = "none"
+    """Goal-conditioned training (the paper's goal reaching): prepend a goal state to every window,
+    relabelled from the same episode: its last state, the window's last state, or a state drawn
+    uniformly from the window's end to the episode's end. Rewards are then never used (their
+    tokens are zeros), and planning is likelihood beam search towards the environment's goal."""
+    goal_dims: tuple[int, ...] | None = None
+    """Observation dimensions the goal is made of (default: the task's, e.g. the maze's x, y; else all)."""
+    observation_goal_dims: tuple[int, ...] | None = None
+    """Observation dimensions that hold the environment's own goal (the maze's goal_x, goal_y):
+    left out of the modelled state, read as the goal when planning (default: the task's)."""
 
     # The authors' optimiser (trajectory-transformer's config/offline.py), not the DT's.
     steps: int = 50_000
@@ -92,6 +102,15 @@ class TTConfig(LMInitConfig):
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 < self.discount <= 1.0:
             raise ConfigError(f"--discount must be in (0, 1], got {self.discount}")
+        if self.goal == "none" and (self.goal_dims is not None or self.observation_goal_dims is not None):
+            raise ConfigError("--goal-dims and --observation-goal-dims apply to goal-conditioned runs: add --goal episode-end "
+                              "(or window-end, future)")
+        for name in ("goal_dims", "observation_goal_dims"):
+            dims = getattr(self, name)
+            if dims is not None and (len(set(dims)) != len(dims) or any(d < 0 for d in dims)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be distinct dimensions >= 0, got {list(dims)}")
+        if self.goal_dims is not None and not self.goal_dims:
+            raise ConfigError("--goal-dims needs at least one dimension")
         for name in ("action_weight", "reward_weight", "value_weight"):
             value = getattr(self, name)
             if not value >= 0 or value == float("inf"):

@@ -19,6 +19,7 @@ these T columns), so one embedding table serves every dimension.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,13 +49,33 @@ def values_from(rewards: np.ndarray, dataset: TrajectoryDataset, discount: float
     return values.astype(np.float32)
 
 
-def joined_transitions(dataset: TrajectoryDataset, discount: float, termination_penalty: float | None) -> np.ndarray:
-    """(N, T) float32 rows `[state, action, reward, value]`, one per transition."""
-    rewards = transition_rewards(dataset, termination_penalty)
-    values = values_from(rewards, dataset, discount)
-    return np.concatenate(
-        [dataset.observations, dataset.actions, rewards[:, None], values[:, None]], axis=1
-    ).astype(np.float32)
+def joined_transitions(
+    dataset: TrajectoryDataset, discount: float, termination_penalty: float | None, *,
+    state_columns: tuple[int, ...] | None = None, rewards: bool = True,
+) -> np.ndarray:
+    """(N, T) float32 rows `[state, action, reward, value]`, one per transition.
+
+    `state_columns`: the observation dims that make the state (default all; a goal-conditioned
+    run leaves out the environment's goal). `rewards=False` (goal-conditioned runs, which use no
+    rewards) fills the reward and value columns with zeros, keeping the layout.
+    """
+    observations = dataset.observations if state_columns is None else dataset.observations[:, list(state_columns)]
+    if rewards:
+        reward = transition_rewards(dataset, termination_penalty)
+        values = values_from(reward, dataset, discount)
+    else:
+        reward = values = np.zeros(dataset.num_transitions, np.float32)
+    return np.concatenate([observations, dataset.actions, reward[:, None], values[:, None]], axis=1).astype(np.float32)
+
+
+def run_transitions(dataset: TrajectoryDataset, cfg: Any) -> np.ndarray:
+    """`joined_transitions` as a TT run `cfg` models them (its goal layout and reward use)."""
+    from seqrl.families.tt.goals import goal_layout
+
+    goal_conditioned = getattr(cfg, "goal", "none") != "none"
+    layout = goal_layout(cfg, dataset.observations.shape[1])
+    return joined_transitions(dataset, cfg.discount, cfg.termination_penalty, state_columns=layout.state_columns,
+                              rewards=not goal_conditioned)
 
 
 def fit_discretizer(joined: np.ndarray, num_bins: int, strategy: str) -> ActionTokenizer:
@@ -64,26 +85,38 @@ def fit_discretizer(joined: np.ndarray, num_bins: int, strategy: str) -> ActionT
 
 @dataclass
 class TokenBatch:
-    """B windows of L transitions as flat token sequences."""
+    """B windows of L transitions as flat token sequences (and a goal prefix, if conditioned)."""
 
     tokens: np.ndarray | torch.Tensor  # (B, L*T) int64 token ids (with offsets)
     mask: np.ndarray | torch.Tensor  # (B, L*T) bool, False on padding
+    goal: np.ndarray | torch.Tensor | None = None  # (B, G) int64 goal state token ids (state offsets)
 
     def to_torch(self, device: torch.device | str = "cpu") -> "TokenBatch":
         device = torch.device(device)
-        return TokenBatch(*(torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (self.tokens, self.mask)))
+        tensors = [None if x is None else torch.from_numpy(np.ascontiguousarray(x)).to(device)
+                   for x in (self.tokens, self.mask, self.goal)]
+        return TokenBatch(*tensors)
 
 
 class TransitionWindowSampler:
-    """Samples windows of `sequence_length` discretized transitions (right-padded, masked)."""
+    """Samples windows of `sequence_length` discretized transitions (right-padded, masked).
+
+    With `goal` (a relabelling of families/tt/goals.py) and `goal_positions` (the goal's dims
+    within the state), every window also gets the token ids of its relabelled goal state.
+    """
 
     def __init__(
         self, dataset: TrajectoryDataset, discretizer: ActionTokenizer, *, sequence_length: int, step: int = 1,
-        discount: float = 0.99, termination_penalty: float | None = -100.0,
+        discount: float = 0.99, termination_penalty: float | None = -100.0, joined: np.ndarray | None = None,
+        goal: str = "none", goal_positions: tuple[int, ...] = (),
     ) -> None:
         self.dataset = dataset
         self.sequence_length = sequence_length
-        joined = joined_transitions(dataset, discount, termination_penalty)
+        self.goal, self.goal_positions = goal, list(goal_positions)
+        if goal != "none" and not goal_positions:
+            raise ValueError("a goal-conditioned sampler needs the goal's positions in the state")
+        if joined is None:
+            joined = joined_transitions(dataset, discount, termination_penalty)
         n = dataset.num_transitions
         # One padding row at the end: out-of-episode positions gather it (any valid id will do,
         # causality keeps it out of real positions and the mask out of the loss).
@@ -104,4 +137,11 @@ class TransitionWindowSampler:
         index = np.where(real, positions, self.dataset.num_transitions)
         tokens = self._tokens[index]  # (B, L, T)
         mask = np.repeat(real[:, :, None], tokens.shape[2], axis=2)  # (B, L, T)
-        return TokenBatch(tokens.reshape(batch_size, -1), mask.reshape(batch_size, -1))
+        goal = None
+        if self.goal != "none":
+            from seqrl.families.tt.goals import relabelled_goal_rows
+
+            last = np.where(real, positions, -1).max(axis=1)  # (B,) each window's last real transition
+            rows = relabelled_goal_rows(self.goal, starts, last, self._episode_end[starts], rng)
+            goal = self._tokens[rows][:, self.goal_positions]  # (B, G)
+        return TokenBatch(tokens.reshape(batch_size, -1), mask.reshape(batch_size, -1), goal)

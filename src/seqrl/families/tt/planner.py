@@ -114,9 +114,11 @@ class TokenDecoder:
     (exact, as every extension is).
     """
 
-    def __init__(self, model: Any, tokens: torch.Tensor, max_tokens: int, use_cache: bool = True) -> None:
+    def __init__(self, model: Any, tokens: torch.Tensor, max_tokens: int, use_cache: bool = True,
+                 goal: torch.Tensor | None = None) -> None:
         self.model = model
         self.tokens = tokens  # (R, L) the whole sequence so far
+        self.goal = goal  # (R, G) a goal-conditioned model's goal tokens: a prefix of every window
         self.T = model.transition_dim
         self.max_tokens = max_tokens
         self.use_cache = use_cache
@@ -133,6 +135,8 @@ class TokenDecoder:
         """Keep rows `index` (in that order, repeats allowed): beams expanded or selected."""
         self.fresh = 0
         self.tokens = self.tokens[index]
+        if self.goal is not None:
+            self.goal = self.goal[index]
         if self.cache is not None:
             self.cache = [(k[index], v[index]) for k, v in self.cache]
 
@@ -145,22 +149,29 @@ class TokenDecoder:
             length = self.tokens.shape[1] - self.start
         window = self.tokens[:, self.start :]
         if not self.use_cache:
-            return self.model(window)[:, -1]
+            return self._forward(window, None, self.goal)[:, -1]
         if self.cache is None or self.encoded != length - 1:
             return self._encode(window)
         logits = self.model.extend(window[:, -1], length - 1, self.cache, self.max_tokens)
         self.encoded = length
         return logits
 
+    def _forward(self, window: torch.Tensor, cache: list | None, goal: torch.Tensor | None) -> torch.Tensor:
+        # Only a goal-conditioned model takes a goal (and is given one).
+        return self.model(window, cache=cache) if goal is None else self.model(window, cache=cache, goal=goal)
+
     def _encode(self, window: torch.Tensor) -> torch.Tensor:
         """Fill the cache for `window` (R, W); the logits after its last token."""
         W = window.shape[1]
         shared = W - max(1, min(self.fresh, W))  # the part copies of one row agree on
-        distinct, inverse = torch.unique(window[:, :shared], dim=0, return_inverse=True) if shared else (window, None)
+        # Rows agree only if their goals do too: the goal prefix is part of what is shared.
+        keyed = window if self.goal is None else torch.cat([self.goal, window], dim=1)
+        G = keyed.shape[1] - W
+        distinct, inverse = torch.unique(keyed[:, : G + shared], dim=0, return_inverse=True) if shared else (keyed, None)
         if shared == 0 or len(distinct) == len(window):
-            distinct, inverse, shared = window, None, W
+            distinct, inverse, shared = keyed, None, W
         cache: list = []
-        logits = self.model(distinct, cache=cache)[:, -1]
+        logits = self._forward(distinct[:, G:], cache, distinct[:, :G] if G else None)[:, -1]
         pad = self.max_tokens - shared
         # (R, H, max_tokens, D/H): room to extend into, one copy per row
         self.cache = [tuple(torch.nn.functional.pad(t, (0, 0, 0, pad))[inverse] if inverse is not None
@@ -205,10 +216,13 @@ def beam_plan(
     prefix: torch.Tensor,  # (n, L0) token ids: context transitions then the current observation
     settings: PlannerSettings,
     generators: Sequence[torch.Generator],  # one per environment
+    goal: torch.Tensor | None = None,  # (n, G) goal token ids, for a goal-conditioned model
 ) -> torch.Tensor:
     """The best plan of each environment: (n, horizon, T) token ids of its planned transitions.
 
-    Every row of `prefix` starts at a transition boundary and ends with a whole observation.
+    Every row of `prefix` starts at a transition boundary and ends with a whole observation. A
+    goal-conditioned model plans every environment towards its `goal` (in likelihood mode: the
+    most probable trajectory given the goal).
     """
     n, L0 = prefix.shape
     if len(generators) != n:
@@ -218,7 +232,8 @@ def beam_plan(
     B, E, H = settings.beam_width, settings.expansion, settings.horizon
     table = model.discretizer.value_table  # (T, bins) value of each bin, per dimension
     max_tokens = min(model.block_size, settings.context_transitions * T - 1)
-    decoder = TokenDecoder(model, prefix.repeat_interleave(B, dim=0), max_tokens, settings.use_cache)  # (n*B, L0)
+    goals = None if goal is None else goal.repeat_interleave(B, dim=0)  # (n*B, G)
+    decoder = TokenDecoder(model, prefix.repeat_interleave(B, dim=0), max_tokens, settings.use_cache, goals)  # (n*B, L0)
     rewards = torch.zeros(n * B, H + 1, device=device)  # r_0 .. r_t then V_t
     loglik = torch.zeros(n * B, device=device)
     discounts = settings.discount ** torch.arange(H + 1, device=device, dtype=torch.float32)
