@@ -220,3 +220,16 @@ def test_goal_conditioned_run_on_the_maze_trains_plans_and_reports_success(tmp_p
     assert 0.0 <= result["success_rate"] <= 1.0 and len(result["successes"]) == 2
     assert result["success_rate"] == pytest.approx(np.mean(result["returns"]))  # the maze's return is its success
     assert picture.stat().st_size > 10_000
+
+
+def test_a_goal_run_without_an_environment_goal_and_open_loop_prediction_are_refused_by_name():
+    from seqrl.families import get_family
+
+    family = get_family("tt")
+    cfg = tiny_tt_config(goal="episode-end", goal_dims=(0, 1))  # no --observation-goal-dims, no preset for "tiny"
+    model = tiny_tt(obs_dim=5, goal="episode-end", goal_dims=(0, 1))
+    assert model.layout.state_columns == (0, 1, 2, 3, 4)  # every dimension is state
+    with pytest.raises(ConfigError, match="hold no goal to plan towards"):
+        family.make_policy(model, model.spec, cfg, None)
+    with pytest.raises(ConfigError, match="goal-conditioned"):
+        family.open_loop(model, tiny_tt_config(**GOAL), None, make_dataset(obs_dim=5, act_dim=2), np.array([0]), 2)

@@ -161,6 +161,11 @@ class TrajectoryTransformerFamily(Family):
                 raise ConfigError("a goal-conditioned Trajectory Transformer was trained without rewards: it plans "
                                   "with --plan-mode likelihood (the default for it), not reward")
             settings = {**(settings or {}), "mode": "likelihood"}
+            if not model.layout.observation_goal:
+                from seqrl.errors import ConfigError
+
+                raise ConfigError(f"{spec.dataset}'s observations hold no goal to plan towards: train with "
+                                  "--observation-goal-dims naming the dimensions where its environment puts the goal")
         return TTPolicy(model, planner_settings(spec.dataset, cfg.discount, settings), device)
 
 

@@ -1,0 +1,50 @@
+"""Does a goal-conditioned Trajectory Transformer read its goal? For each run, the mean
+teacher-forced action cross-entropy on its own training windows with their relabelled goals,
+and with the goals of other windows (shuffled within each batch). A model that uses the goal
+predicts actions better with the right one; equal numbers mean it ignores it.
+
+    python experiments/tt_goal_use.py /work/tt-runs/tt_goal/goal/*/*/s* > docs/results/tt_goal/goal_use.md
+
+20 batches of 256 windows per run, drawn with numpy seed 0 (the same windows for both columns).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args()
+    from seqrl.checkpoint import load_run
+    from seqrl.data.sources import load_dataset
+    from seqrl.families import get_family
+
+    torch.set_num_threads(1)
+    print("| run | step | action CE, own goal (nats) | action CE, another window's goal (nats) |")
+    print("|---|---:|---:|---:|")
+    for run_dir in args.runs:
+        run = load_run(run_dir, torch.device("cpu"))
+        if getattr(run.config, "goal", "none") == "none":
+            continue
+        sampler = get_family(run.family).build_sampler(run.config, load_dataset(run.config.dataset), run.spec, run.artefacts)
+        rng, shuffle = np.random.default_rng(0), torch.Generator().manual_seed(1)
+        model = run.model.eval()
+        own, other = [], []
+        with torch.no_grad():
+            for _ in range(args.batches):
+                batch = sampler.sample(256, rng).to_torch()
+                own.append(model.loss_terms(batch)[1]["action"].item())
+                batch.goal = batch.goal[torch.randperm(len(batch.goal), generator=shuffle)]
+                other.append(model.loss_terms(batch)[1]["action"].item())
+        print(f"| {run_dir} | {run.step} | {np.mean(own):.3f} | {np.mean(other):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
