@@ -1,7 +1,9 @@
 """Does a goal-conditioned Trajectory Transformer read its goal? For each run, the mean
 teacher-forced action cross-entropy on its own training windows with their relabelled goals,
 and with the goals of other windows (shuffled within each batch). A model that uses the goal
-predicts actions better with the right one; equal numbers mean it ignores it.
+predicts actions better with the right one; equal numbers mean it ignores it. The same for
+the first transition of each window alone, where no earlier action in the window can stand in
+for the goal.
 
     python experiments/tt_goal_use.py /work/tt-runs/tt_goal/goal/*/*/s* > docs/results/tt_goal/goal_use.md
 
@@ -27,8 +29,9 @@ def main() -> None:
     from seqrl.families import get_family
 
     torch.set_num_threads(1)
-    print("| run | step | action CE, own goal (nats) | action CE, another window's goal (nats) |")
-    print("|---|---:|---:|---:|")
+    print("| run | step | action CE, own goal (nats) | another window's goal | first transition's action CE, own goal | "
+          "another window's goal |")
+    print("|---|---:|---:|---:|---:|---:|")
     for run_dir in args.runs:
         run = load_run(run_dir, torch.device("cpu"))
         if getattr(run.config, "goal", "none") == "none":
@@ -36,14 +39,26 @@ def main() -> None:
         sampler = get_family(run.family).build_sampler(run.config, load_dataset(run.config.dataset), run.spec, run.artefacts)
         rng, shuffle = np.random.default_rng(0), torch.Generator().manual_seed(1)
         model = run.model.eval()
-        own, other = [], []
+        own, other, own_first, other_first = [], [], [], []
         with torch.no_grad():
             for _ in range(args.batches):
                 batch = sampler.sample(256, rng).to_torch()
                 own.append(model.loss_terms(batch)[1]["action"].item())
+                own_first.append(first_action_ce(model, batch.tokens, batch.goal))
                 batch.goal = batch.goal[torch.randperm(len(batch.goal), generator=shuffle)]
                 other.append(model.loss_terms(batch)[1]["action"].item())
-        print(f"| {run_dir} | {run.step} | {np.mean(own):.3f} | {np.mean(other):.3f} |")
+                other_first.append(first_action_ce(model, batch.tokens, batch.goal))
+        print(f"| {run_dir} | {run.step} | {np.mean(own):.3f} | {np.mean(other):.3f} | {np.mean(own_first):.3f} | "
+              f"{np.mean(other_first):.3f} |")
+
+
+def first_action_ce(model, tokens: torch.Tensor, goal: torch.Tensor) -> float:
+    """Mean cross-entropy of the first transition's action tokens (the window always starts in its episode)."""
+    n, m = model.observation_dim, model.action_dim
+    logits = model(tokens[:, : n + m - 1], goal=goal)  # position i predicts token i + 1
+    targets = tokens[:, n : n + m] - model.discretizer.offsets[n : n + m]
+    picked = logits[:, n - 1 : n + m - 1].log_softmax(-1).gather(2, targets[..., None])[..., 0]
+    return float(-picked.mean())
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def main() -> None:
         print("\n| experiment | dataset | seed | planner mode | TT score | episode length | evaluation s per episode | "
               "training + evaluation min | final action cross-entropy (nats) |")
         print("|---|---|---:|---|---:|---:|---:|---:|---:|")
-        evals = sorted(args.runs.glob("**/tt/s*/eval.json"))
+        evals = [p for p in sorted(args.runs.glob("**/tt/s*/eval.json"))  # goal-reaching runs: tt_goal_tables.py
+                 if json.loads((p.parent / "config.json").read_text()).get("goal", "none") == "none"]
         for path in evals:
             report = json.loads(path.read_text())
             run_dir = path.parent

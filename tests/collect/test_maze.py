@@ -77,3 +77,13 @@ def test_recipe_collects_a_minari_dataset_with_reference_returns(minari_root):
     assert high == pytest.approx(1.0) and 0.0 <= low < 0.6  # the noise-free controller always arrives
     goals = [ep["observations"][0, 4:] for ep in data.episodes()]
     assert len({tuple(np.round(g, 3)) for g in goals}) > len(goals) // 2  # goals vary between episodes
+
+
+def test_collect_by_env_id_registers_the_maze_and_takes_the_waypoint_source_with_its_noise(minari_root):
+    from seqrl.cli import main
+    from seqrl.data.sources import load_dataset
+
+    main(["collect", "--env", ENV_ID, "--policy", "waypoint:0.1", "--transitions", "400", "--name", "maze-low-noise"])
+    data = load_dataset("maze-low-noise")
+    assert data.metadata["env_id"] == ENV_ID and data.num_transitions == 400 and data.obs_dim == 6
+    assert np.abs(data.actions).max() <= 1.0

@@ -203,3 +203,14 @@ def test_curve_legends_read_numbers_as_numbers():
              "tokenized+num_bins=100"]
     assert sorted(names, key=natural_order) == ["continuous", "tokenized+num_bins=100", "tokenized+num_bins=300",
                                                 "tokenized+num_bins=1000", "tokenized+num_bins=3000"]
+
+
+def test_final_loss_of_a_run_with_the_lm_objectives_is_its_action_loss(tmp_path):
+    fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 1.0}, losses=[0.3])
+    aligned = fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 1.0}, label="align", losses=[0.3])
+    # the loop logs the weighted total (0.2 - 0.1 * 0.9 here) and each term unweighted
+    record = {"step": 10, "loss": 0.2 - 0.09, "loss/action": 0.2, "loss/align": -0.9, "lr": 1e-4}
+    (aligned / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    rows = summary_rows(collect(tmp_path))
+    assert len(rows) == 2  # two groups: the plain run and the aligned one
+    assert sorted(r["final_loss_mean"] for r in rows) == [pytest.approx(0.2), pytest.approx(0.3)]

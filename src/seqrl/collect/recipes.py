@@ -499,6 +499,10 @@ def collect_command(
     else:
         import gymnasium as gym
 
+        if env.startswith("seqrl/"):  # seqrl's own tasks (the maze) are registered on first use
+            from seqrl.collect.maze import register_envs
+
+            register_envs()
         try:
             gym.spec(env)
         except gym.error.Error as exc:

@@ -9,7 +9,8 @@ Per run, the score of a target is the mean normalized score over its evaluation 
 (eval.json's `score_mean`); a group's row shows the mean and the standard deviation of those
 per-seed scores over seeds (population std, numpy's default, as `seqrl eval` uses per episode).
 Returns are summarised the same way, for tasks without reference returns, and so is each run's
-training loss at its last logged step (`final loss`).
+training loss at its last logged step (`final loss`; the action loss alone for runs with the
+language-model objectives, see `Group.final_losses`).
 
 Sweep runs that are not finished (sweep.json says `running`, `failed`, or a run killed
 mid-training that still says `running`) are left out of tables and plots by default, with a note
@@ -103,12 +104,19 @@ class Group:
         return seen
 
     def final_losses(self) -> np.ndarray:
-        """Per-seed training loss at each run's last logged step (seeds without metrics left out)."""
+        """Per-seed training loss at each run's last logged step (seeds without metrics left out).
+
+        A run trained with the language-model objectives logs its action loss apart
+        (`loss/action`) from the weighted alignment and co-training terms, whose sum with it (the
+        alignment term is negative) is not comparable with other runs' losses: its action loss is
+        taken instead."""
         values = []
         for run in self.runs:
-            losses = [m["loss"] for m in run.metrics if m.get("kind") != "eval" and m.get("loss") is not None]
-            if losses:
-                values.append(float(losses[-1]))
+            records = [m for m in run.metrics if m.get("kind") != "eval" and m.get("loss") is not None]
+            if records:
+                last = records[-1]
+                auxiliary = "loss/align" in last or "loss/cotrain" in last
+                values.append(float(last["loss/action"] if auxiliary and "loss/action" in last else last["loss"]))
         return np.asarray(values, np.float64)
 
     def scores(self, target: float, key: str = "score_mean") -> np.ndarray:
