@@ -3,7 +3,9 @@ teacher-forced action cross-entropy on its own training windows with their relab
 and with the goals of other windows (shuffled within each batch). A model that uses the goal
 predicts actions better with the right one; equal numbers mean it ignores it. The same for
 the first transition of each window alone, where no earlier action in the window can stand in
-for the goal.
+for the goal. Beside them, the entropy of the data's action tokens (each action dimension's
+bin frequencies, averaged over dimensions): what a model that predicts nothing from its inputs
+would score.
 
     python experiments/tt_goal_use.py /work/tt-runs/tt_goal/goal/*/*/s* > docs/results/tt_goal/goal_use.md
 
@@ -27,16 +29,19 @@ def main() -> None:
     from seqrl.checkpoint import load_run
     from seqrl.data.sources import load_dataset
     from seqrl.families import get_family
+    from seqrl.families.tt.goals import first_action_cross_entropy as first_action_ce
 
     torch.set_num_threads(1)
     print("| run | step | action CE, own goal (nats) | another window's goal | first transition's action CE, own goal | "
-          "another window's goal |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "another window's goal | action tokens' entropy |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for run_dir in args.runs:
         run = load_run(run_dir, torch.device("cpu"))
         if getattr(run.config, "goal", "none") == "none":
             continue
-        sampler = get_family(run.family).build_sampler(run.config, load_dataset(run.config.dataset), run.spec, run.artefacts)
+        data = load_dataset(run.config.dataset)
+        sampler = get_family(run.family).build_sampler(run.config, data, run.spec, run.artefacts)
+        entropy = action_entropy(run, data)
         rng, shuffle = np.random.default_rng(0), torch.Generator().manual_seed(1)
         model = run.model.eval()
         own, other, own_first, other_first = [], [], [], []
@@ -49,16 +54,21 @@ def main() -> None:
                 other.append(model.loss_terms(batch)[1]["action"].item())
                 other_first.append(first_action_ce(model, batch.tokens, batch.goal))
         print(f"| {run_dir} | {run.step} | {np.mean(own):.3f} | {np.mean(other):.3f} | {np.mean(own_first):.3f} | "
-              f"{np.mean(other_first):.3f} |")
+              f"{np.mean(other_first):.3f} | {entropy:.3f} |")
 
 
-def first_action_ce(model, tokens: torch.Tensor, goal: torch.Tensor) -> float:
-    """Mean cross-entropy of the first transition's action tokens (the window always starts in its episode)."""
-    n, m = model.observation_dim, model.action_dim
-    logits = model(tokens[:, : n + m - 1], goal=goal)  # position i predicts token i + 1
-    targets = tokens[:, n : n + m] - model.discretizer.offsets[n : n + m]
-    picked = logits[:, n - 1 : n + m - 1].log_softmax(-1).gather(2, targets[..., None])[..., 0]
-    return float(-picked.mean())
+def action_entropy(run, data) -> float:
+    """Mean over action dimensions of the entropy (nats) of the data's action-token frequencies."""
+    from seqrl.families.tt.data import run_transitions
+
+    tokens = run.artefacts.encode(run_transitions(data, run.config))
+    n, m = run.model.observation_dim, run.model.action_dim
+    entropies = []
+    for j in range(n, n + m):
+        p = np.bincount(tokens[:, j] - run.artefacts.offsets[j]) / len(tokens)
+        p = p[p > 0]
+        entropies.append(float(-(p * np.log(p)).sum()))
+    return float(np.mean(entropies))
 
 
 if __name__ == "__main__":

@@ -233,3 +233,38 @@ def test_a_goal_run_without_an_environment_goal_and_open_loop_prediction_are_ref
         family.make_policy(model, model.spec, cfg, None)
     with pytest.raises(ConfigError, match="goal-conditioned"):
         family.open_loop(model, tiny_tt_config(**GOAL), None, make_dataset(obs_dim=5, act_dim=2), np.array([0]), 2)
+
+
+def test_a_goal_conditioned_tt_learns_to_read_its_goal(tmp_path):
+    """Real training steps on episodes whose action is their goal: the first action of a window,
+    which nothing else in the window gives away, is predicted far better with the window's own
+    goal than with another window's."""
+    from seqrl.data.trajectories import TrajectoryDataset
+    from seqrl.families import get_family
+    from seqrl.families.tt.goals import first_action_cross_entropy
+    from seqrl.train import train
+
+    rng = np.random.default_rng(0)
+    episodes = []
+    for _ in range(300):
+        target, position, length = rng.uniform(-1, 1), rng.uniform(-1, 1), 20
+        observations = []
+        for _ in range(length + 1):  # [position, noise, the environment's goal]; the position closes in on it
+            observations.append([position, rng.normal() * 0.1, target])
+            position += 0.3 * (target - position)
+        episodes.append(dict(observations=np.array(observations), actions=np.full((length, 1), target),
+                             rewards=np.zeros(length), terminations=np.arange(length) == length - 1,
+                             truncations=np.zeros(length, bool)))
+    data = TrajectoryDataset.from_episodes(episodes, {"name": "goal-is-action", "env_id": None, "action_low": [-1.0],
+                                                      "action_high": [1.0]})
+    cfg = tiny_tt_config(tmp_path, dataset="goal-is-action", goal="episode-end", goal_dims=(0,), observation_goal_dims=(2,),
+                         num_bins=20, sequence_length=3, steps=300, batch_size=64, warmup_steps=20, log_every=100,
+                         checkpoint_every=1000)
+    result = train(cfg, dataset=data)
+    family = get_family("tt")
+    sampler = family.build_sampler(cfg, data, result.spec, family.fit_artefacts(cfg, data, result.spec))
+    batch = sampler.sample(512, np.random.default_rng(1)).to_torch()
+    model = result.model.eval()
+    own = first_action_cross_entropy(model, batch.tokens, batch.goal)
+    other = first_action_cross_entropy(model, batch.tokens, batch.goal[torch.randperm(512, generator=torch.Generator().manual_seed(0))])
+    assert own < 0.6 * other, (own, other)

@@ -89,3 +89,17 @@ def relabelled_goal_rows(
     if mode == "future":  # uniform over [last, episode_end - 1]: hindsight, never before the window ends
         return last + (rng.random(len(starts)) * (episode_end - last)).astype(np.int64)
     raise ConfigError(f"unknown goal relabelling {mode!r}; choose episode-end, window-end or future")
+
+
+def first_action_cross_entropy(model: Any, tokens: Any, goal: Any) -> float:
+    """Mean teacher-forced cross-entropy of the first transition's action tokens of windows
+    `tokens` (B, L) under goals `goal` (B, G): where no earlier action in the window can stand
+    in for the goal (experiments/tt_goal_use.py compares it with other windows' goals)."""
+    import torch
+
+    n, m = model.observation_dim, model.action_dim
+    with torch.no_grad():
+        logits = model(tokens[:, : n + m - 1], goal=goal)  # position i predicts token i + 1
+        targets = tokens[:, n : n + m] - model.discretizer.offsets[n : n + m]
+        picked = logits[:, n - 1 : n + m - 1].log_softmax(-1).gather(2, targets[..., None])[..., 0]
+    return float(-picked.mean())
