@@ -148,14 +148,21 @@ def test_interrupting_seqrl_sweep_stops_its_workers_and_leaves_the_run_resumable
     spec_path.write_text(json.dumps(spec))  # JSON is YAML
     out = tmp_path / "out"
     run_dir = out / f"e/{tiny_datasets['pole']}/continuous/s0"
-    sweep = subprocess.Popen([sys.executable, "-m", "seqrl.cli", "sweep", str(spec_path), "--output", str(out),
-                              "--workers", "1", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Output to a file, not an unread pipe: a full pipe would block the sweep's own writes (its
+    # interrupt message included) and hang it for reasons that have nothing to do with signals.
+    log = tmp_path / "sweep.log"
+    with log.open("wb") as sink:
+        sweep = subprocess.Popen([sys.executable, "-m", "seqrl.cli", "sweep", str(spec_path), "--output", str(out),
+                                  "--workers", "1", "--threads", "1"], stdout=sink, stderr=subprocess.STDOUT)
     try:
         _wait_for(lambda: (run_dir / "checkpoints" / "latest.pt").exists(), "the run's first checkpoint")
         worker = read_state(run_dir)["pid"]
         assert read_state(run_dir)["status"] == "running" and _alive(worker)
         sweep.send_signal(sig)
-        sweep.wait(timeout=60)
+        try:
+            sweep.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the sweep did not stop within 60 s of {sig!r}; its output:\n{log.read_text()[-3000:]}")
     finally:
         if sweep.poll() is None:
             sweep.kill()
