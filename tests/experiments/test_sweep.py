@@ -150,10 +150,14 @@ def test_interrupting_seqrl_sweep_stops_its_workers_and_leaves_the_run_resumable
     run_dir = out / f"e/{tiny_datasets['pole']}/continuous/s0"
     # Output to a file, not an unread pipe: a full pipe would block the sweep's own writes (its
     # interrupt message included) and hang it for reasons that have nothing to do with signals.
+    # The child starts with SIGINT's default action: a process inherits an ignored SIGINT (as
+    # a background job of a shell script does), and something earlier in a full test session
+    # leaves this one's ignored; Python then installs no KeyboardInterrupt handler at all.
     log = tmp_path / "sweep.log"
     with log.open("wb") as sink:
         sweep = subprocess.Popen([sys.executable, "-m", "seqrl.cli", "sweep", str(spec_path), "--output", str(out),
-                                  "--workers", "1", "--threads", "1"], stdout=sink, stderr=subprocess.STDOUT)
+                                  "--workers", "1", "--threads", "1"], stdout=sink, stderr=subprocess.STDOUT,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(lambda: (run_dir / "checkpoints" / "latest.pt").exists(), "the run's first checkpoint")
         worker = read_state(run_dir)["pid"]
