@@ -1,0 +1,81 @@
+"""experiments/tt_goal_tables.py and experiments/agnostic_tables.py, the scripts that print
+RESULTS.md's goal-reaching and agnostic-codec tables, on made-up run folders and CSVs."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _run_script(name: str, argv: list[str], capsys) -> str:
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    old = sys.argv
+    sys.argv = [name, *argv]
+    try:
+        module.main()
+    finally:
+        sys.argv = old
+    return capsys.readouterr().out
+
+
+def _eval(root: Path, name: str, successes: list[bool], lengths: list[int]) -> None:
+    run = root / name
+    run.mkdir(parents=True)
+    reached = [n for n, s in zip(lengths, successes) if s]
+    result = {"target": None, "episodes": len(successes), "success_rate": sum(successes) / len(successes),
+              "successes": successes, "steps_to_goal_mean": sum(reached) / len(reached) if reached else None}
+    (run / "eval.json").write_text(json.dumps({"results": [result], "wall_time_per_episode_s": 2.0}))
+
+
+def test_goal_tables_give_each_run_and_the_mean_and_std_over_seeds_of_each_arm(tmp_path, capsys):
+    _eval(tmp_path, "goal/maze/tt/s0", [True, False, False, False], [100, 500, 500, 500])
+    _eval(tmp_path, "goal/maze/tt/s1", [True, True, False, False], [200, 300, 500, 500])
+    _eval(tmp_path, "baseline/maze/bc/s0", [False, False], [500, 500])
+    out = _run_script("tt_goal_tables", [str(tmp_path)], capsys)
+    assert "| goal/maze/tt/s0 | 4 | 25 | 100 | 2.0 |" in out
+    assert "| goal/maze/tt/s1 | 4 | 50 | 250 | 2.0 |" in out
+    assert "| baseline/maze/bc/s0 | 2 | 0 | – | 2.0 |" in out  # no success: no steps to goal
+    assert "| goal/maze/tt | 2 | 37.5 ± 12.5 | 175 ± 75 |" in out  # population std over the 2 seeds
+    assert "| baseline/maze/bc | 1 | 0.0 (1 seed) | – |" in out
+
+
+def _csv(path: Path, rows: list[dict]) -> None:
+    columns = ["experiment", "dataset", "model", "options", "target", "seeds", "score_mean", "score_std"]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({"options": "", "seeds": 3, "score_std": 1.0, **row})
+
+
+def test_agnostic_tables_take_the_higher_target_and_match_train_modes(tmp_path, capsys):
+    today, agnostic = tmp_path / "paper.csv", tmp_path / "agnostic.csv"
+    _csv(today, [
+        dict(experiment="main", dataset="hopper-medium", model="tokenized-spread", target=3600, score_mean=17.0),
+        dict(experiment="main", dataset="hopper-medium", model="tokenized-spread", target=1800, score_mean=99.0),
+        dict(experiment="main", dataset="hopper-medium", model="tokenized-spread", options="no-offsets", target=3600,
+             score_mean=55.0),  # an ablation: not the plain row
+        dict(experiment="transfer-halfcheetah-hopper", dataset="hopper-medium", model="tokenized-spread",
+             options="ft-embeddings", target=3600, score_mean=16.0),
+    ])
+    _csv(agnostic, [
+        dict(experiment="source", dataset="hopper-medium", model="tokenized-spread", target=3600, score_mean=6.0, seeds=2),
+        dict(experiment="transfer-halfcheetah-hopper", dataset="hopper-medium", model="tokenized-spread",
+             options="ft-all,rebuild=state", target=3600, score_mean=24.0),
+    ])
+    out = _run_script("agnostic_tables", [str(agnostic), str(today)], capsys)
+    assert "| hopper-medium | tokenized-spread | 17.0 ± 1.0 | 6.0 ± 1.0 (2 seeds) |" in out
+    assert "| tokenized-spread | embeddings | 16.0 ± 1.0 | – | 17.0 ± 1.0 | 6.0 ± 1.0 (2 seeds) |" in out
+    assert "| tokenized-spread | all | – | 24.0 ± 1.0 | 17.0 ± 1.0 | 6.0 ± 1.0 (2 seeds) |" in out
+    assert "99.0" not in out and "55.0" not in out
+    with pytest.raises(SystemExit):
+        _run_script("agnostic_tables", [str(tmp_path / "missing.csv")], capsys)
