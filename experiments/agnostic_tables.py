@@ -10,7 +10,7 @@ paper's convention). "today's codec" is paper.yaml's rows (a per-feature spread 
 whole action codec rebuilt on transfer); "agnostic" is agnostic.yaml's (one shared head, a
 vocabulary for up to 6 action features, uniform bins over [-1, 1]; a transfer keeps the
 action embedding, head and tokenizer and rebuilds only the state embedding). Rows whose runs
-have not finished yet show "–".
+have not finished yet show "–". BC has no target: its row is its one evaluation.
 """
 
 from __future__ import annotations
@@ -22,21 +22,42 @@ from pathlib import Path
 MODELS = ("tokenized-spread", "continuous-spread")
 TRANSFERS = (("transfer-hopper-walker2d", "hopper-medium", "walker2d-medium"),
              ("transfer-halfcheetah-hopper", "halfcheetah-medium", "hopper-medium"))
+TASKS = ("hopper", "halfcheetah", "walker2d")
+MULTITASK = "+".join(f"{t}-medium" for t in TASKS)  # the multi-task run's dataset
+LUNAR_SOURCES = (("transfer-multitask-lunarlander", "multi-task (3 MuJoCo tasks)"),
+                 ("transfer-hopper-lunarlander", "single-task (hopper-medium)"))
+HALFCHEETAH_VARIANTS = ("small", "heads4", "wide", "shared-head", "3x-updates", "wide-shared-3x")
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open() as f:
+        return [r for r in csv.DictReader(f) if r["score_mean"]]
+
+
+def _target(row: dict) -> float:
+    return float(row["target"]) if row["target"] else float("-inf")  # BC and TT have none
 
 
 def best_target_rows(path: Path) -> dict[tuple[str, str, str, str], dict]:
-    """(experiment, dataset, model, train mode or '') -> the row at the highest target."""
+    """(experiment, dataset, model, train mode, variant or '') -> the row at the highest target.
+    The "mode" is a fine-tune's trained layers; any other options label is a variant's."""
     out: dict[tuple[str, str, str, str], dict] = {}
-    with path.open() as f:
-        for r in csv.DictReader(f):
-            if not r["score_mean"]:
-                continue
-            mode = next((m for m in ("embeddings", "all") if f"ft-{m}" in r["options"]), "")
-            if not mode and r["options"]:
-                continue  # an ablation or variant, not the plain row
-            key = (r["experiment"], r["dataset"], r["model"], mode)
-            if key not in out or float(r["target"]) > float(out[key]["target"]):
-                out[key] = r
+    for r in read_rows(path):
+        mode = next((m for m in ("embeddings", "all") if f"ft-{m}" in r["options"]), r["options"])
+        key = (r["experiment"], r["dataset"], r["model"], mode)
+        if key not in out or _target(r) > _target(out[key]):
+            out[key] = r
+    return out
+
+
+def best_of_targets(path: Path) -> dict[tuple[str, str, str], dict]:
+    """(experiment, dataset, model) -> the row at the target whose mean score is highest: a
+    choice made after seeing the scores, so shown beside the highest target, never instead."""
+    out: dict[tuple[str, str, str], dict] = {}
+    for r in read_rows(path):
+        key = (r["experiment"], r["dataset"], r["model"])
+        if not r["options"] and (key not in out or float(r["score_mean"]) > float(out[key]["score_mean"])):
+            out[key] = r
     return out
 
 
@@ -48,12 +69,64 @@ def cell(row: dict | None) -> str:
     return text if seeds >= 3 else f"{text} ({seeds} seed{'s' if seeds > 1 else ''})"
 
 
+def loss_cell(row: dict | None) -> str:
+    return "–" if row is None or not row.get("final_loss_mean") else f"{float(row['final_loss_mean']):.4f}"
+
+
+def print_multitask(agnostic: dict, today: dict) -> None:
+    print("\n### Multi-task pretraining, evaluated per task\n")
+    print("| task | model | multi-task (agnostic codec) | single-task, agnostic codec (source) | single-task, today's codec (paper.yaml main) |")
+    print("|---|---|---:|---:|---:|")
+    for task in TASKS:
+        dataset = f"{task}-medium"
+        for model in MODELS:
+            print(f"| {dataset} | {model} | {cell(agnostic.get(('multitask', f'{dataset}@{MULTITASK}', f'mt-{model}', '')))} | "
+                  f"{cell(agnostic.get(('source', dataset, model, '')))} | {cell(today.get(('main', dataset, model, '')))} |")
+
+
+def print_lunarlander(agnostic: dict) -> None:
+    print("\n### Transfer to LunarLander (never seen), a new state embedding only\n")
+    print("| model | trained | " + " | ".join(f"from {label}" for _, label in LUNAR_SOURCES) + " | from scratch |")
+    print("|---|---|---:|---:|---:|")
+    for model in MODELS:
+        for mode in ("embeddings", "all"):
+            print(f"| {model} | {mode} | " + " | ".join(cell(agnostic.get((e, "lunarlander-medium", model, mode)))
+                                                      for e, _ in LUNAR_SOURCES)
+                  + f" | {cell(agnostic.get(('lunarlander-scratch', 'lunarlander-medium', model, '')))} |")
+
+
+def print_halfcheetah(agnostic: dict, today: dict) -> None:
+    print("\n### The halfcheetah spread failure (continuous-spread on halfcheetah-medium)\n")
+    print("| variant | score | final loss |")
+    print("|---|---:|---:|")
+    for variant in HALFCHEETAH_VARIANTS:
+        row = agnostic.get(("halfcheetah-spread", "halfcheetah-medium", "continuous-spread", variant))
+        print(f"| {variant} | {cell(row)} | {loss_cell(row)} |")
+    for model in ("continuous-spread", "tokenized", "continuous"):
+        row = today.get(("main", "halfcheetah-medium", model, ""))
+        print(f"| paper.yaml main, {model} | {cell(row)} | {loss_cell(row)} |")
+
+
+def print_dt_bc(agnostic: dict, best: dict) -> None:
+    print("\n### The Decision Transformer against behaviour cloning\n")
+    print("| dataset | DT, highest target | DT, best of 6 targets (target) | BC | 10% BC |")
+    print("|---|---:|---:|---:|---:|")
+    for task in TASKS:
+        for dataset in (f"{task}-medium", f"{task}-mixed"):
+            dt = agnostic.get((f"dt-bc-{task}", dataset, "continuous", ""))
+            chosen = best.get((f"dt-bc-{task}", dataset, "continuous"))
+            chosen_text = "–" if chosen is None else f"{cell(chosen)} ({float(chosen['target']):g})"
+            print(f"| {dataset} | {cell(dt)} | {chosen_text} | {cell(agnostic.get(('bc', dataset, 'bc', 'all')))} | "
+                  f"{cell(agnostic.get(('bc', dataset, 'bc', 'top10')))} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("agnostic_csv", type=Path)
     parser.add_argument("paper_csv", type=Path)
     args = parser.parse_args()
     agnostic, today = best_target_rows(args.agnostic_csv), best_target_rows(args.paper_csv)
+    best = best_of_targets(args.agnostic_csv)
     print("### Sources (trained from scratch)\n")
     print("| dataset | model | today's codec (paper.yaml main) | agnostic codec (agnostic.yaml source) |")
     print("|---|---|---:|---:|")
@@ -71,6 +144,10 @@ def main() -> None:
                 print(f"| {model} | {mode} | {cell(today.get((experiment, target, model, mode)))} | "
                       f"{cell(agnostic.get((experiment, target, model, mode)))} | "
                       f"{cell(today.get(('main', target, model, '')))} | {cell(agnostic.get(('source', target, model, '')))} |")
+    print_multitask(agnostic, today)
+    print_lunarlander(agnostic)
+    print_halfcheetah(agnostic, today)
+    print_dt_bc(agnostic, best)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_goal_tables_give_each_run_and_the_mean_and_std_over_seeds_of_each_arm(t
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
-    columns = ["experiment", "dataset", "model", "options", "target", "seeds", "score_mean", "score_std"]
+    columns = ["experiment", "dataset", "model", "options", "target", "seeds", "score_mean", "score_std", "final_loss_mean"]
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
@@ -79,3 +79,32 @@ def test_agnostic_tables_take_the_higher_target_and_match_train_modes(tmp_path, 
     assert "99.0" not in out and "55.0" not in out
     with pytest.raises(SystemExit):
         _run_script("agnostic_tables", [str(tmp_path / "missing.csv")], capsys)
+
+
+def test_agnostic_tables_show_multitask_lunarlander_halfcheetah_variants_and_dt_against_bc(tmp_path, capsys):
+    today, agnostic = tmp_path / "paper.csv", tmp_path / "agnostic.csv"
+    _csv(today, [dict(experiment="main", dataset="halfcheetah-medium", model="continuous", target=12000,
+                      score_mean=35.7, final_loss_mean=0.0012)])
+    every = "hopper-medium+halfcheetah-medium+walker2d-medium"
+    _csv(agnostic, [
+        dict(experiment="multitask", dataset=f"walker2d-medium@{every}", model="mt-continuous-spread", target=5000,
+             score_mean=31.0),
+        dict(experiment="transfer-multitask-lunarlander", dataset="lunarlander-medium", model="tokenized-spread",
+             options="ft-embeddings,rebuild=state", target=200, score_mean=12.0),
+        dict(experiment="lunarlander-scratch", dataset="lunarlander-medium", model="tokenized-spread", target=200,
+             score_mean=40.0),
+        dict(experiment="halfcheetah-spread", dataset="halfcheetah-medium", model="continuous-spread", options="wide",
+             target=12000, score_mean=13.0, final_loss_mean=0.0023),
+        dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=3600, score_mean=20.0),
+        dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=1800, score_mean=30.0),
+        dict(experiment="bc", dataset="hopper-mixed", model="bc", options="all", target="", score_mean=8.0),
+        dict(experiment="bc", dataset="hopper-mixed", model="bc", options="top10", target="", score_mean=25.0),
+    ])
+    out = _run_script("agnostic_tables", [str(agnostic), str(today)], capsys)
+    assert "| walker2d-medium | continuous-spread | 31.0 ± 1.0 | – | – |" in out
+    assert "| tokenized-spread | embeddings | 12.0 ± 1.0 | – | 40.0 ± 1.0 |" in out
+    assert "| wide | 13.0 ± 1.0 | 0.0023 |" in out
+    assert "| paper.yaml main, continuous | 35.7 ± 1.0 | 0.0012 |" in out
+    # the highest target, and beside it the best target chosen after the fact, named
+    assert "| hopper-mixed | 20.0 ± 1.0 | 30.0 ± 1.0 (1800) | 8.0 ± 1.0 | 25.0 ± 1.0 |" in out
+    assert "| hopper-medium | – | – | – | – |" in out
