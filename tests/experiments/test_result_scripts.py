@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -108,3 +109,30 @@ def test_agnostic_tables_show_multitask_lunarlander_halfcheetah_variants_and_dt_
     # the highest target, and beside it the best target chosen after the fact, named
     assert "| hopper-mixed | 20.0 ± 1.0 | 30.0 ± 1.0 (1800) | 8.0 ± 1.0 | 25.0 ± 1.0 |" in out
     assert "| hopper-medium | – | – | – | – |" in out
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_halfcheetah_failure_measures_a_narrow_tube_of_states_as_narrow():
+    """data_coverage: episodes that repeat one trajectory are one narrow tube (each episode's
+    states lie on the others'); independent episodes are not."""
+    from types import SimpleNamespace
+
+    failure = _load_script("halfcheetah_failure")
+    rng = np.random.default_rng(0)
+    path = rng.normal(size=(50, 4)).cumsum(0)  # one trajectory of 50 steps, 4 state dims
+    starts, ends = np.arange(0, 500, 50), np.arange(50, 550, 50)
+    tube = SimpleNamespace(observations=np.concatenate([path + 1e-3 * rng.normal(size=path.shape) for _ in range(10)]),
+                           episode_starts=starts, episode_ends=ends)
+    spread = SimpleNamespace(observations=rng.normal(size=(500, 4)).cumsum(0), episode_starts=starts, episode_ends=ends)
+    ratio, median, p99 = failure.data_coverage(tube)
+    assert ratio.max() < 0.01 and median < 0.01 and p99 < 0.05
+    ratio, median, p99 = failure.data_coverage(spread)
+    assert ratio.mean() > 0.3 and median > 0.3
+    d = failure.nearest_distance(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[0.0, 0.0], [0.0, 1.0]]))
+    np.testing.assert_allclose(d, [0.0, np.sqrt(9 + 9)])
