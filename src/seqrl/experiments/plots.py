@@ -315,10 +315,14 @@ def plot_targets(groups: list[Group], all_groups: list[Group], path: Path) -> st
         draw_target_curve(ax, [t for t, _ in stats], [v.mean() for _, v in stats], [v.std() for _, v in stats],
                           f"{group.name} ({len(group.runs)} seeds)")
         every += [t for t, _ in stats]
+    flat_lines = 0
     for group in [g for g in all_groups if g.dataset == groups[0].dataset]:  # unconditioned: flat lines
         flat = group.scores(None, "return_mean") if None in group.targets() else np.zeros(0)
         if len(flat):
-            ax.axhline(float(flat.mean()), linestyle=":", label=f"{group.name} (unconditioned)")
+            # axhline does not advance the colour cycle: name each line's colour, after the curves'
+            ax.axhline(float(flat.mean()), linestyle=":", color=f"C{(len(conditioned) + flat_lines) % 10}",
+                       label=f"{group.name} (unconditioned)")
+            flat_lines += 1
     finish_target_axes(ax, every, f"{groups[0].dataset}: achieved against target return")
     _save(fig, path)
     return None
