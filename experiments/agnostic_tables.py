@@ -130,7 +130,7 @@ def main() -> None:
     print("### Sources (trained from scratch)\n")
     print("| dataset | model | today's codec (paper.yaml main) | agnostic codec (agnostic.yaml source) |")
     print("|---|---|---:|---:|")
-    for dataset in ("hopper-medium", "halfcheetah-medium"):
+    for dataset in ("hopper-medium", "halfcheetah-medium", "walker2d-medium"):
         for model in MODELS:
             print(f"| {dataset} | {model} | {cell(today.get(('main', dataset, model, '')))} | "
                   f"{cell(agnostic.get(('source', dataset, model, '')))} |")
