@@ -216,3 +216,24 @@ def test_policy_context_holds_the_taken_transition_and_the_chosen_value_token(co
     policy.act(rows, obs, np.full(3, 2))
     policy.observe(rows, actions, np.zeros(3))
     assert policy.history.shape[1] == 2  # the last `context_transitions` transitions
+
+
+def test_a_runs_own_planner_size_is_its_evaluations_default_and_flags_override_it():
+    """--eval-horizon/--eval-beam-width make a run's own evaluations (during training, after a
+    sweep's training, `seqrl eval` without flags) plan at that size; a flag given wins, and an
+    unset one (None) does not undo the run's."""
+    from seqrl.errors import ConfigError
+    from seqrl.families import get_family
+    from tests.tt.conftest import tiny_tt, tiny_tt_config
+
+    family = get_family("tt")
+    model = tiny_tt()
+    cfg = tiny_tt_config(eval_horizon=2, eval_beam_width=3)
+    settings = family.make_policy(model, model.spec, cfg, None).settings
+    assert (settings.horizon, settings.beam_width) == (2, 3)
+    settings = family.make_policy(model, model.spec, cfg, None, settings={"horizon": 4, "beam_width": None}).settings
+    assert (settings.horizon, settings.beam_width) == (4, 3)
+    default = family.make_policy(model, model.spec, tiny_tt_config(), None).settings
+    assert (default.horizon, default.beam_width) == (15, 128)  # the authors' planner
+    with pytest.raises(ConfigError, match="--eval-beam-width must be >= 1"):
+        tiny_tt_config(eval_beam_width=0)

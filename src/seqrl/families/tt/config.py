@@ -80,6 +80,13 @@ class TTConfig(LMInitConfig):
     """Clip the global gradient norm to this (0 disables)."""
     eval_episodes: int = 5
     """Episodes for evaluation during training (planning is slow)."""
+    eval_horizon: int | None = None
+    """Planning horizon of this run's own evaluations (during training, after a sweep's training,
+    and `seqrl eval` without --horizon); default: the authors' (15; 5 on halfcheetah). Planning
+    at that size takes minutes a step on a CPU: 5 is the CPU scale of bench/plan.py."""
+    eval_beam_width: int | None = None
+    """Beam width of this run's own evaluations (default: the authors' 128; 32 on halfcheetah;
+    16 is the CPU scale)."""
 
     def __post_init__(self) -> None:
         if self.family != "tt":
@@ -102,6 +109,9 @@ class TTConfig(LMInitConfig):
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 < self.discount <= 1.0:
             raise ConfigError(f"--discount must be in (0, 1], got {self.discount}")
+        for name in ("eval_horizon", "eval_beam_width"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.goal == "none" and (self.goal_dims is not None or self.observation_goal_dims is not None):
             raise ConfigError("--goal-dims and --observation-goal-dims apply to goal-conditioned runs: add --goal episode-end "
                               "(or window-end, future)")
