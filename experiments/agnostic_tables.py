@@ -26,6 +26,7 @@ TASKS = ("hopper", "halfcheetah", "walker2d")
 MULTITASK = "+".join(f"{t}-medium" for t in TASKS)  # the multi-task run's dataset
 LUNAR_SOURCES = (("transfer-multitask-lunarlander", "multi-task (3 MuJoCo tasks)"),
                  ("transfer-hopper-lunarlander", "single-task (hopper-medium)"))
+BC_PRECISION = ("10x-updates", "10x-no-dropout", "10x-no-dropout-wide")
 HALFCHEETAH_VARIANTS = ("small", "heads4", "wide", "shared-head", "3x-updates", "wide-shared-3x")
 
 
@@ -107,6 +108,23 @@ def print_halfcheetah(agnostic: dict, today: dict) -> None:
         print(f"| paper.yaml main, {model} | {cell(row)} | {loss_cell(row)} |")
 
 
+def print_halfcheetah_data(agnostic: dict) -> None:
+    print("\n### halfcheetah: the deterministic agent's data against the same agent with action noise 0.1\n")
+    print("| model | halfcheetah-medium (PPO, deterministic) | halfcheetah-ppo_noise0p1 |")
+    print("|---|---:|---:|")
+    medium = {"continuous": ("dt-bc-halfcheetah", "continuous", ""), "bc": ("bc", "bc", "all"),
+              "continuous-spread": ("halfcheetah-spread", "continuous-spread", "small")}
+    for model, (experiment, name, variant) in medium.items():
+        print(f"| {model} | {cell(agnostic.get((experiment, 'halfcheetah-medium', name, variant)))} | "
+              f"{cell(agnostic.get(('halfcheetah-coverage', 'halfcheetah-ppo_noise0p1', model, '')))} |")
+    print("\n| BC on halfcheetah-medium | score | final loss |")
+    print("|---|---:|---:|")
+    for variant in ("all", *BC_PRECISION):
+        experiment = "bc" if variant == "all" else "halfcheetah-bc-precision"
+        row = agnostic.get((experiment, "halfcheetah-medium", "bc", variant))
+        print(f"| {'2000 updates, dropout 0.1' if variant == 'all' else variant} | {cell(row)} | {loss_cell(row)} |")
+
+
 def print_dt_bc(agnostic: dict, best: dict) -> None:
     print("\n### The Decision Transformer against behaviour cloning\n")
     print("| dataset | DT, highest target | DT, best of 6 targets (target) | BC | 10% BC |")
@@ -147,6 +165,7 @@ def main() -> None:
     print_multitask(agnostic, today)
     print_lunarlander(agnostic)
     print_halfcheetah(agnostic, today)
+    print_halfcheetah_data(agnostic)
     print_dt_bc(agnostic, best)
 
 

@@ -96,6 +96,10 @@ def test_agnostic_tables_show_multitask_lunarlander_halfcheetah_variants_and_dt_
              score_mean=40.0),
         dict(experiment="halfcheetah-spread", dataset="halfcheetah-medium", model="continuous-spread", options="wide",
              target=12000, score_mean=13.0, final_loss_mean=0.0023),
+        dict(experiment="halfcheetah-coverage", dataset="halfcheetah-ppo_noise0p1", model="bc", target="",
+             score_mean=21.0),
+        dict(experiment="halfcheetah-bc-precision", dataset="halfcheetah-medium", model="bc", options="10x-no-dropout",
+             target="", score_mean=33.0, final_loss_mean=0.0009),
         dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=3600, score_mean=20.0),
         dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=1800, score_mean=30.0),
         dict(experiment="bc", dataset="hopper-mixed", model="bc", options="all", target="", score_mean=8.0),
@@ -109,6 +113,8 @@ def test_agnostic_tables_show_multitask_lunarlander_halfcheetah_variants_and_dt_
     # the highest target, and beside it the best target chosen after the fact, named
     assert "| hopper-mixed | 20.0 ± 1.0 | 30.0 ± 1.0 (1800) | 8.0 ± 1.0 | 25.0 ± 1.0 |" in out
     assert "| hopper-medium | – | – | – | – |" in out
+    assert "| bc | – | 21.0 ± 1.0 |" in out
+    assert "| 10x-no-dropout | 33.0 ± 1.0 | 0.0009 |" in out
 
 
 def _load_script(name: str):
