@@ -16,6 +16,11 @@ differ only by the environment's initial-state noise. This prints
    percentile from item 1), and the share of episodes that flip the torso over
    (|pitch| > 90 degrees, observation index 1 in HalfCheetah-v5) and the mean step of the flip.
 
+3. per run, its imitation error where the episodes start and later: the policy (the one
+   evaluate() runs) acts on the data's own first 8 episodes, fed the data's states and actions
+   as its history, and its squared action error against the data's is averaged over steps
+   0-39 (the start-up from rest, where failing runs flip) and 40-199.
+
 Scores are evaluate()'s (the same seed as the sweeps' evaluation by default), so they repeat
 each run's eval.json at that target.
 """
@@ -58,6 +63,23 @@ def data_coverage(dataset, episodes: int = 10) -> tuple[np.ndarray, float, float
     return ratio, float(np.median(d)), float(np.quantile(d, 0.99))
 
 
+def teacher_forced_error(family, run, dataset, target, episodes: int = 8, steps: int = 200) -> np.ndarray:
+    """(steps,) the policy's squared action error (mean over features and episodes) at each step
+    of the data's first `episodes` episodes, with the data's own states and actions as history."""
+    starts = dataset.episode_starts[:episodes]
+    if int((dataset.episode_ends[:episodes] - starts).min()) < steps:
+        raise SystemExit(f"the data's first {episodes} episodes must last {steps} steps")
+    policy = family.make_policy(run.model.eval(), run.spec, run.config, target, device="cpu")
+    rows = np.arange(len(starts))
+    policy.reset(len(starts), seed=0)
+    errors = np.zeros(steps)
+    for t in range(steps):
+        actions = policy.act(rows, dataset.observations[starts + t], np.full(len(starts), t))
+        errors[t] = ((actions - dataset.actions[starts + t]) ** 2).mean()
+        policy.observe(rows, dataset.actions[starts + t], dataset.rewards[starts + t])
+    return errors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run directories (all trained on halfcheetah-medium)")
@@ -81,8 +103,8 @@ def main() -> None:
     print(f"nearest other-episode data state, per step of 10 held-out episodes: median {data_median:.2f}, "
           f"99th percentile {data_p99:.2f} (std units)\n")
     print("| run | score | median distance to data | 90th percentile | steps beyond the data's 99th pct | "
-          "episodes flipped | mean flip step |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "episodes flipped | mean flip step | action error, steps 0-39 | steps 40-199 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run_dir in args.runs:
         run = load_run(run_dir)
         if run.spec.dataset != first.spec.dataset:
@@ -90,6 +112,7 @@ def main() -> None:
         family = get_family(run.model.family)
         conditions = family.conditions(run.config, run.spec, None)
         top = [max(c for c in conditions if c is not None)] if any(c is not None for c in conditions) else None
+        errors = teacher_forced_error(family, run, dataset, top[0] if top else None)
         records: list[EpisodeRecord] = []
         result = evaluate(run.model, run.spec, config=run.config, targets=top, episodes=args.episodes,
                           seed=args.seed, records=records)[0]
@@ -99,7 +122,8 @@ def main() -> None:
         flip_steps = [int(f[0]) for f in flips if len(f)]
         print(f"| {run_dir} | {result['score_mean']:.1f} | {np.median(d):.2f} | {np.quantile(d, 0.9):.2f} | "
               f"{(d > data_p99).mean():.0%} | {len(flip_steps)}/{len(flips)} | "
-              f"{np.mean(flip_steps) if flip_steps else float('nan'):.0f} |", flush=True)
+              f"{np.mean(flip_steps) if flip_steps else float('nan'):.0f} | {errors[:40].mean():.4f} | "
+              f"{errors[40:].mean():.4f} |", flush=True)
     print("\n" + json.dumps({"runs": [str(Path(r)) for r in args.runs], "episodes": args.episodes, "seed": args.seed}))
 
 
