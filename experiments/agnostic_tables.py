@@ -27,7 +27,7 @@ MULTITASK = "+".join(f"{t}-medium" for t in TASKS)  # the multi-task run's datas
 LUNAR_SOURCES = (("transfer-multitask-lunarlander", "multi-task (3 MuJoCo tasks)"),
                  ("transfer-hopper-lunarlander", "single-task (hopper-medium)"))
 BC_PRECISION = ("10x-updates", "10x-no-dropout", "10x-no-dropout-wide")
-HALFCHEETAH_VARIANTS = ("small", "heads4", "wide", "shared-head", "3x-updates", "10x-updates", "wide-shared-3x")
+HALFCHEETAH_VARIANTS = ("small", "heads4", "wide", "shared-head", "3x-updates", "10x-updates", "wide-3x", "wide-shared-3x")
 
 
 def read_rows(path: Path) -> list[dict]:
