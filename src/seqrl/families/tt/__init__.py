@@ -168,8 +168,9 @@ class TrajectoryTransformerFamily(Family):
                                   "--observation-goal-dims naming the dimensions where its environment puts the goal")
         # The run's own planner size (eval_horizon, eval_beam_width) under the caller's overrides.
         own = {"horizon": getattr(cfg, "eval_horizon", None), "beam_width": getattr(cfg, "eval_beam_width", None)}
+        given = {k: v for k, v in (settings or {}).items() if v is not None}  # an unset flag keeps the run's
         own = {k: v for k, v in own.items() if v is not None}
-        return TTPolicy(model, planner_settings(spec.dataset, cfg.discount, {**own, **{k: v for k, v in (settings or {}).items() if v is not None}}), device)
+        return TTPolicy(model, planner_settings(spec.dataset, cfg.discount, {**own, **given}), device)
 
 
 register(TrajectoryTransformerFamily())
