@@ -16,8 +16,11 @@ have not finished yet show "–". BC has no target: its row is its one evaluatio
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
+
+from seqrl.errors import ConfigError
+from seqrl.experiments.report import read_results_csv as read_rows
+from seqrl.experiments.report import score_cell as cell
 
 MODELS = ("tokenized-spread", "continuous-spread")
 TRANSFERS = (("transfer-hopper-walker2d", "hopper-medium", "walker2d-medium"),
@@ -28,11 +31,6 @@ LUNAR_SOURCES = (("transfer-multitask-lunarlander", "multi-task (3 MuJoCo tasks)
                  ("transfer-hopper-lunarlander", "single-task (hopper-medium)"))
 BC_PRECISION = ("10x-updates", "10x-no-dropout", "10x-no-dropout-wide")
 HALFCHEETAH_VARIANTS = ("small", "heads4", "wide", "shared-head", "3x-updates", "10x-updates", "wide-3x", "wide-shared-3x")
-
-
-def read_rows(path: Path) -> list[dict]:
-    with path.open() as f:
-        return [r for r in csv.DictReader(f) if r["score_mean"]]
 
 
 def _target(row: dict) -> float:
@@ -60,14 +58,6 @@ def best_of_targets(path: Path) -> dict[tuple[str, str, str], dict]:
         if not r["options"] and (key not in out or float(r["score_mean"]) > float(out[key]["score_mean"])):
             out[key] = r
     return out
-
-
-def cell(row: dict | None) -> str:
-    if row is None:
-        return "–"
-    seeds = int(row["seeds"])
-    text = f"{float(row['score_mean']):.1f} ± {float(row['score_std']):.1f}"
-    return text if seeds >= 3 else f"{text} ({seeds} seed{'s' if seeds > 1 else ''})"
 
 
 def loss_cell(row: dict | None) -> str:
@@ -138,13 +128,32 @@ def print_dt_bc(agnostic: dict, best: dict) -> None:
                   f"{cell(agnostic.get(('bc', dataset, 'bc', 'top10')))} |")
 
 
+def print_achieved(path: Path) -> None:
+    """The DT's mean achieved return at each of its targets (the numbers of the targets-*.png plots)."""
+    by_dataset: dict[str, list[tuple[float, float]]] = {}
+    for r in read_rows(path):
+        if r["experiment"].startswith("dt-bc-") and not r["options"]:
+            by_dataset.setdefault(r["dataset"], []).append((float(r["target"]), float(r["return_mean"])))
+    print("\n### Achieved against target return (the DT of `dt-bc-*`; mean return over seeds)\n")
+    print("| dataset | targets | achieved |")
+    print("|---|---|---|")
+    for task in TASKS:
+        for dataset in (f"{task}-medium", f"{task}-mixed"):
+            pairs = sorted(by_dataset.get(dataset, []))
+            print(f"| {dataset} | {' / '.join(f'{t:g}' for t, _ in pairs) or '–'} | "
+                  f"{' / '.join(f'{a:.0f}' for _, a in pairs) or '–'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("agnostic_csv", type=Path)
     parser.add_argument("paper_csv", type=Path)
     args = parser.parse_args()
-    agnostic, today = best_target_rows(args.agnostic_csv), best_target_rows(args.paper_csv)
-    best = best_of_targets(args.agnostic_csv)
+    try:
+        agnostic, today = best_target_rows(args.agnostic_csv), best_target_rows(args.paper_csv)
+        best = best_of_targets(args.agnostic_csv)
+    except ConfigError as exc:
+        raise SystemExit(f"agnostic_tables.py: {exc}") from None
     print("### Sources (trained from scratch)\n")
     print("| dataset | model | today's codec (paper.yaml main) | agnostic codec (agnostic.yaml source) |")
     print("|---|---|---:|---:|")
@@ -167,6 +176,7 @@ def main() -> None:
     print_halfcheetah(agnostic, today)
     print_halfcheetah_data(agnostic)
     print_dt_bc(agnostic, best)
+    print_achieved(args.agnostic_csv)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,12 @@ many it has; a missing cell is "–".
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 from pathlib import Path
+
+from seqrl.errors import ConfigError
+from seqrl.experiments.report import read_results_csv
+from seqrl.experiments.report import score_cell as cell
 
 MODELS = ("continuous", "tokenized", "tokenized-spread", "continuous-spread")
 BINNED = ("tokenized", "tokenized-spread")
@@ -28,21 +31,11 @@ ABLATIONS = (("no-offset", "no offsets (shared range)"), ("action-index", "share
 def load(path: Path) -> dict[tuple[str, str, str, str], dict]:
     """{(experiment, dataset, model, options): row at the dataset's highest target}."""
     best: dict[tuple[str, str, str, str], dict] = {}
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            if not row["score_mean"]:
-                continue
-            key = (row["experiment"], row["dataset"], row["model"], row["options"])
-            if key not in best or float(row["target"]) > float(best[key]["target"]):
-                best[key] = row
+    for row in read_results_csv(path):
+        key = (row["experiment"], row["dataset"], row["model"], row["options"])
+        if key not in best or float(row["target"]) > float(best[key]["target"]):
+            best[key] = row
     return best
-
-
-def cell(row: dict | None) -> str:
-    if row is None:
-        return "–"
-    text = f"{float(row['score_mean']):.1f} ± {float(row['score_std']):.1f}"
-    return text if int(row["seeds"]) >= 3 else f"{text} ({row['seeds']} seeds)"
 
 
 def loss_cell(row: dict | None) -> str:
@@ -172,7 +165,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", type=Path, help="results.csv written by seqrl report")
     args = parser.parse_args()
-    rows = load(args.csv)
+    try:
+        rows = load(args.csv)
+    except ConfigError as exc:
+        raise SystemExit(f"paper_tables.py: {exc}") from None
     print("# The paper's tables\n")
     print(f"From `{args.csv}` by `experiments/paper_tables.py`: normalized score, mean ± std over seeds, "
           "at each dataset's higher target.\n")

@@ -13,24 +13,14 @@ Scores are normalized, mean ± std over seeds; the DT's at each dataset's higher
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
+from seqrl.errors import ConfigError
+from seqrl.experiments.report import read_results_csv
+from seqrl.experiments.report import score_cell as cell
+
 DT_MODELS = ("continuous", "tokenized", "tokenized-spread", "continuous-spread")
-
-
-def rows(path: Path) -> list[dict]:
-    with path.open() as f:
-        return [r for r in csv.DictReader(f) if r["score_mean"]]
-
-
-def cell(row: dict | None) -> str:
-    if row is None:
-        return "–"
-    seeds = int(row["seeds"])
-    text = f"{float(row['score_mean']):.1f} ± {float(row['score_std']):.1f}"
-    return text if seeds >= 3 else f"{text} ({seeds} seed{'s' if seeds > 1 else ''})"
 
 
 def main() -> None:
@@ -41,9 +31,13 @@ def main() -> None:
                         help="a folder holding TT sweep runs (every */tt/s*/ run under it: eval.json times, final losses)")
     parser.add_argument("--experiment", default="main")
     args = parser.parse_args()
-    tt = {(r["dataset"]): r for r in rows(args.tt_csv) if r["model"] == "tt" and r["experiment"] == args.experiment}
+    try:
+        tt_rows, dt_rows = read_results_csv(args.tt_csv), read_results_csv(args.dt_csv)
+    except ConfigError as exc:
+        raise SystemExit(f"tt_tables.py: {exc}") from None
+    tt = {(r["dataset"]): r for r in tt_rows if r["model"] == "tt" and r["experiment"] == args.experiment}
     dt: dict[tuple[str, str], dict] = {}
-    for r in rows(args.dt_csv):
+    for r in dt_rows:
         if r["experiment"] != "main" or r["options"]:
             continue
         key = (r["dataset"], r["model"])

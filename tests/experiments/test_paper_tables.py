@@ -33,7 +33,7 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     lines = out.splitlines()
     # Higher target only (3600, not 1800); mean ± population std over the 3 seeds.
     assert "| tokenized | 34.0 ± 3.3 |" in lines
-    assert "| continuous | 20.0 ± 0.0 (1 seeds) |" in lines
+    assert "| continuous | 20.0 ± 0.0 (1 seed) |" in lines
     assert "| tokenized-spread | – |" in lines
     assert "| tokenized | 24.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # no-offset, action-index, main
     assert "| tokenized | 35.0 ± 3.3 | – | 34.0 ± 3.3 |" in lines  # ft-embeddings, ft-all, scratch
@@ -42,7 +42,7 @@ def test_tables_arrange_the_reports_rows_by_the_papers_questions(tmp_path):
     assert "| 100 | 0.2500 ± 0.0000 | 0.2500 ± 0.0000 |" in lines  # fake_run's last loss
     assert "| main: hopper-medium | 1.0 | 1.0 | – | – |" in lines  # fake_run's 60 s per run
     assert "| 100 | 1.6 |" not in lines and "| 100 | 0.0 |" in lines  # equal fake losses: no gap
-    assert "| continuous | 25.0 ± 0.0 (1 seeds) | 0.1250 ± 0.0000 | 20.0 ± 0.0 (1 seeds) | 0.2500 ± 0.0000 |" in lines
+    assert "| continuous | 25.0 ± 0.0 (1 seed) | 0.1250 ± 0.0000 | 20.0 ± 0.0 (1 seed) | 0.2500 ± 0.0000 |" in lines
     # 20 runs of fake_run's 60 s: 1200 s = 0.33 worker-hours.
     assert "In all: 20 evaluated runs, 0.3 worker-hours (0.2 h of wall-clock with 2 workers)." in lines
 

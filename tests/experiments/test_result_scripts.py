@@ -50,7 +50,8 @@ def test_goal_tables_give_each_run_and_the_mean_and_std_over_seeds_of_each_arm(t
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
-    columns = ["experiment", "dataset", "model", "options", "target", "seeds", "score_mean", "score_std", "final_loss_mean"]
+    columns = ["experiment", "dataset", "model", "options", "target", "seeds", "score_mean", "score_std", "final_loss_mean",
+               "return_mean"]
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
@@ -100,8 +101,10 @@ def test_agnostic_tables_show_multitask_lunarlander_halfcheetah_variants_and_dt_
              score_mean=21.0),
         dict(experiment="halfcheetah-bc-precision", dataset="halfcheetah-medium", model="bc", options="10x-no-dropout",
              target="", score_mean=33.0, final_loss_mean=0.0009),
-        dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=3600, score_mean=20.0),
-        dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=1800, score_mean=30.0),
+        dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=3600, score_mean=20.0,
+             return_mean=100.0),
+        dict(experiment="dt-bc-hopper", dataset="hopper-mixed", model="continuous", target=1800, score_mean=30.0,
+             return_mean=150.0),
         dict(experiment="bc", dataset="hopper-mixed", model="bc", options="all", target="", score_mean=8.0),
         dict(experiment="bc", dataset="hopper-mixed", model="bc", options="top10", target="", score_mean=25.0),
     ])
@@ -114,6 +117,7 @@ def test_agnostic_tables_show_multitask_lunarlander_halfcheetah_variants_and_dt_
     assert "| hopper-mixed | 20.0 ± 1.0 | 30.0 ± 1.0 (1800) | 8.0 ± 1.0 | 25.0 ± 1.0 |" in out
     assert "| hopper-medium | – | – | – | – |" in out
     assert "| bc | – | 21.0 ± 1.0 |" in out
+    assert "| hopper-mixed | 1800 / 3600 | 150 / 100 |" in out  # achieved return, by target
     assert "| 10x-no-dropout | 33.0 ± 1.0 | 0.0009 |" in out
 
 
@@ -142,3 +146,24 @@ def test_halfcheetah_failure_measures_a_narrow_tube_of_states_as_narrow():
     assert ratio.mean() > 0.3 and median > 0.3
     d = failure.nearest_distance(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[0.0, 0.0], [0.0, 1.0]]))
     np.testing.assert_allclose(d, [0.0, np.sqrt(9 + 9)])
+
+
+def test_the_table_scripts_refuse_a_missing_or_foreign_csv_by_name(tmp_path, capsys):
+    """read_results_csv (seqrl.experiments.report), which the scripts share: a missing file and a
+    CSV without the report's columns are errors naming the file (and the columns)."""
+    from seqrl.errors import ConfigError
+    from seqrl.experiments.report import read_results_csv, score_cell
+
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match=r"foreign.csv is not a results.csv .*no column experiment"):
+        read_results_csv(foreign)
+    with pytest.raises(ConfigError, match="cannot read results CSV .*missing.csv"):
+        read_results_csv(tmp_path / "missing.csv")
+    for script, argv in (("agnostic_tables", [str(foreign), str(foreign)]), ("paper_tables", [str(foreign)]),
+                         ("tt_tables", [str(tmp_path / "missing.csv"), str(foreign)])):
+        with pytest.raises(SystemExit, match=f"{script}.py: "):
+            _run_script(script, argv, capsys)
+    assert score_cell(None) == "–"
+    assert score_cell({"seeds": "1", "score_mean": "2.25", "score_std": "0"}) == "2.2 ± 0.0 (1 seed)"
+    assert score_cell({"seeds": "3", "score_mean": "2", "score_std": "0.5"}) == "2.0 ± 0.5"

@@ -256,6 +256,34 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def read_results_csv(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a results.csv that `seqrl report` wrote, those with a score (the table scripts
+    under experiments/ read it back). A missing file or one without the report's columns is
+    refused by name."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("experiment", "dataset", "model", "options", "target", "seeds", "score_mean",
+                                   "score_std") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError(f"{path} is not a results.csv written by seqrl report: no column "
+                                  f"{', '.join(missing)}")
+            return [row for row in reader if row["score_mean"]]
+    except OSError as exc:
+        raise ConfigError(f"cannot read results CSV {path}: {exc.strerror or exc}") from None
+
+
+def score_cell(row: dict[str, str] | None) -> str:
+    """A results.csv row's normalized score as a table cell: mean ± std, its seed count when under
+    3, "–" for no row."""
+    if row is None:
+        return "–"
+    seeds = int(row["seeds"])
+    text = f"{float(row['score_mean']):.1f} ± {float(row['score_std']):.1f}"
+    return text if seeds >= 3 else f"{text} ({seeds} seed{'s' if seeds > 1 else ''})"
+
+
 def _pm(mean: float | None, std: float | None, digits: int) -> str:
     return "–" if mean is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
