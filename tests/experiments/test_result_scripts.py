@@ -167,3 +167,74 @@ def test_the_table_scripts_refuse_a_missing_or_foreign_csv_by_name(tmp_path, cap
     assert score_cell(None) == "–"
     assert score_cell({"seeds": "1", "score_mean": "2.25", "score_std": "0"}) == "2.2 ± 0.0 (1 seed)"
     assert score_cell({"seeds": "3", "score_mean": "2", "score_std": "0.5"}) == "2.0 ± 0.5"
+
+
+def test_halfcheetah_failure_teacher_forced_error_is_the_policys_squared_error_on_the_data_history():
+    """teacher_forced_error: each step's error is the mean squared difference between the policy's
+    action and the data's, with the data's own states, actions and rewards fed in as history."""
+    from types import SimpleNamespace
+
+    failure = _load_script("halfcheetah_failure")
+    rng = np.random.default_rng(1)
+    starts, ends = np.arange(0, 2500, 250), np.arange(250, 2750, 250)  # 10 episodes of 250 steps
+    data = SimpleNamespace(observations=rng.normal(size=(2500, 3)), actions=rng.uniform(-1, 1, size=(2500, 2)),
+                           rewards=rng.normal(size=2500), episode_starts=starts, episode_ends=ends)
+    seen = []
+
+    class Replay:  # acts with the data's next action plus an offset, and records what it was fed
+        def __init__(self, offset):
+            self.offset = offset
+
+        def reset(self, n, seed):
+            assert n == 8
+
+        def act(self, rows, observations, timesteps):
+            t = int(timesteps[0])
+            np.testing.assert_array_equal(observations, data.observations[starts[:8] + t])
+            return data.actions[starts[:8] + t] + self.offset
+
+        def observe(self, rows, actions, rewards):
+            seen.append(actions)
+
+    class Family:
+        def __init__(self, offset):
+            self.offset = offset
+
+        def make_policy(self, model, spec, config, target, device):
+            assert target == 6000.0 and device == "cpu"
+            return Replay(self.offset)
+
+    run = SimpleNamespace(model=SimpleNamespace(eval=lambda: None), spec=None, config=None)
+    errors = failure.teacher_forced_error(Family(0.0), run, data, 6000.0)
+    assert errors.shape == (200,) and not errors.any()
+    np.testing.assert_array_equal(seen[5], data.actions[starts[:8] + 5])  # the data's actions, not the policy's
+    np.testing.assert_allclose(failure.teacher_forced_error(Family(0.5), run, data, 6000.0), 0.25)
+    short = SimpleNamespace(**{**vars(data), "episode_ends": starts + 100})
+    with pytest.raises(SystemExit, match="must last 200 steps"):
+        failure.teacher_forced_error(Family(0.0), run, short, 6000.0)
+
+
+@pytest.mark.slow
+def test_halfcheetah_failure_prints_each_runs_evaluation_score_and_distances(tmp_path, minari_root, capsys):
+    """The script end to end on a real HalfCheetah-v5 dataset and a trained (tiny) DT: its score is
+    the run's own evaluation at its highest target, and every column is filled."""
+    from seqrl.cli import main as seqrl_main
+    from seqrl.evaluation.evaluate import evaluate_run
+    from seqrl.train import train
+    from tests.models.conftest import tiny_config
+
+    seqrl_main(["collect", "--env", "HalfCheetah-v5", "--policy", "random", "--name", "cheetah-rnd",
+                "--transitions", "8000", "--n-envs", "8"])
+    run = train(tiny_config(tmp_path, dataset="cheetah-rnd", model="continuous", steps=3, targets=(0.0, 10.0),
+                            device="cpu"))
+    capsys.readouterr()
+    out = _run_script("halfcheetah_failure", [str(run.run_dir), "--episodes", "1"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith(f"| {run.run_dir} |")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert len(cells) == 9 and "nan" not in cells[1:6] + cells[7:]
+    report = evaluate_run(run.run_dir, episodes=1, targets=[10.0], seed=10000)
+    assert float(cells[1]) == pytest.approx(round(report["results"][0]["score_mean"], 1), abs=0.051)
+    assert cells[5].endswith("/1")  # flips counted over the one episode
+    assert "8 episodes" in out
+    assert json.loads(out.strip().splitlines()[-1])["episodes"] == 1
