@@ -3,7 +3,7 @@
 
     seqrl report /work/agn-runs/agnostic --out docs/results/agnostic
     python experiments/agnostic_tables.py docs/results/agnostic/results.csv docs/results/results.csv \\
-        > docs/results/agnostic/agnostic_tables.md
+        [--halfcheetah-rerun docs/results/agnostic/halfcheetah-rerun/results.csv] > docs/results/agnostic/agnostic_tables.md
 
 Scores are normalized, mean ± std over seeds, at each dataset's higher target return (the
 paper's convention). "today's codec" is paper.yaml's rows (a per-feature spread head, the
@@ -86,16 +86,33 @@ def print_lunarlander(agnostic: dict) -> None:
                   + f" | {cell(agnostic.get(('lunarlander-scratch', 'lunarlander-medium', model, '')))} |")
 
 
-def print_halfcheetah(agnostic: dict, today: dict) -> None:
+def print_halfcheetah(agnostic: dict, today: dict, rerun: dict | None = None) -> None:
+    """The variants' table; with `rerun` (a second sweep of the variants, on another machine or
+    session: best_target_rows of its CSV) its columns come first, the first sweep's beside them,
+    and the pooled DT of the rerun's `dt-bc-halfcheetah` (the same machine) under the variants."""
     print("\n### The halfcheetah spread failure (continuous-spread on halfcheetah-medium)\n")
-    print("| variant | score | final loss |")
-    print("|---|---:|---:|")
+    if rerun is None:
+        print("| variant | score | final loss |")
+        print("|---|---:|---:|")
+    else:
+        print("| variant | rerun: score | rerun: final loss | first runs: score | first runs: final loss |")
+        print("|---|---:|---:|---:|---:|")
     for variant in HALFCHEETAH_VARIANTS:
         row = agnostic.get(("halfcheetah-spread", "halfcheetah-medium", "continuous-spread", variant))
-        print(f"| {variant} | {cell(row)} | {loss_cell(row)} |")
+        if rerun is None:
+            print(f"| {variant} | {cell(row)} | {loss_cell(row)} |")
+        else:
+            again = rerun.get(("halfcheetah-spread", "halfcheetah-medium", "continuous-spread", variant))
+            print(f"| {variant} | {cell(again)} | {loss_cell(again)} | {cell(row)} | {loss_cell(row)} |")
+    blank = "" if rerun is None else " | |"
+    if rerun is not None:
+        pooled = ("dt-bc-halfcheetah", "halfcheetah-medium", "continuous", "")
+        row, first = rerun.get(pooled), agnostic.get(pooled)
+        print(f"| pooled DT (`continuous`, dt-bc-halfcheetah) | {cell(row)} | {loss_cell(row)} | {cell(first)} | "
+              f"{loss_cell(first)} |")
     for model in ("continuous-spread", "tokenized", "continuous"):
         row = today.get(("main", "halfcheetah-medium", model, ""))
-        print(f"| paper.yaml main, {model} | {cell(row)} | {loss_cell(row)} |")
+        print(f"| paper.yaml main, {model} | {cell(row)} | {loss_cell(row)} |{blank}")
 
 
 def print_halfcheetah_data(agnostic: dict) -> None:
@@ -148,10 +165,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("agnostic_csv", type=Path)
     parser.add_argument("paper_csv", type=Path)
+    parser.add_argument("--halfcheetah-rerun", type=Path, default=None, metavar="CSV",
+                        help="results.csv of a second sweep of halfcheetah-spread (and dt-bc-halfcheetah's medium "
+                             "runs): its columns beside the first sweep's in the halfcheetah table")
     args = parser.parse_args()
     try:
         agnostic, today = best_target_rows(args.agnostic_csv), best_target_rows(args.paper_csv)
         best = best_of_targets(args.agnostic_csv)
+        rerun = best_target_rows(args.halfcheetah_rerun) if args.halfcheetah_rerun else None
     except ConfigError as exc:
         raise SystemExit(f"agnostic_tables.py: {exc}") from None
     print("### Sources (trained from scratch)\n")
@@ -173,7 +194,7 @@ def main() -> None:
                       f"{cell(today.get(('main', target, model, '')))} | {cell(agnostic.get(('source', target, model, '')))} |")
     print_multitask(agnostic, today)
     print_lunarlander(agnostic)
-    print_halfcheetah(agnostic, today)
+    print_halfcheetah(agnostic, today, rerun)
     print_halfcheetah_data(agnostic)
     print_dt_bc(agnostic, best)
     print_achieved(args.agnostic_csv)

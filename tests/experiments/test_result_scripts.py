@@ -238,3 +238,26 @@ def test_halfcheetah_failure_prints_each_runs_evaluation_score_and_distances(tmp
     assert cells[5].endswith("/1")  # flips counted over the one episode
     assert "8 episodes" in out
     assert json.loads(out.strip().splitlines()[-1])["episodes"] == 1
+
+
+def test_agnostic_tables_put_a_rerun_of_the_halfcheetah_variants_beside_the_first_runs(tmp_path, capsys):
+    today, agnostic, rerun = tmp_path / "paper.csv", tmp_path / "agnostic.csv", tmp_path / "rerun.csv"
+    _csv(today, [dict(experiment="main", dataset="halfcheetah-medium", model="continuous", target=12000,
+                      score_mean=35.7, final_loss_mean=0.0012)])
+    spread = dict(experiment="halfcheetah-spread", dataset="halfcheetah-medium", model="continuous-spread")
+    pooled = dict(experiment="dt-bc-halfcheetah", dataset="halfcheetah-medium", model="continuous", return_mean=4000.0)
+    _csv(agnostic, [dict(**spread, options="wide", target=12000, score_mean=6.4, final_loss_mean=0.0023, seeds=1),
+                    dict(**pooled, target=12000, score_mean=44.5, final_loss_mean=0.0012)])
+    _csv(rerun, [dict(**spread, options="wide", target=12000, score_mean=9.0, final_loss_mean=0.0021),
+                 dict(**spread, options="wide", target=6000, score_mean=50.0, final_loss_mean=0.0021),
+                 dict(**pooled, target=12000, score_mean=31.0, final_loss_mean=0.0011),
+                 dict(**pooled, target=2000, score_mean=60.0, final_loss_mean=0.0011)])
+    out = _run_script("agnostic_tables", [str(agnostic), str(today), "--halfcheetah-rerun", str(rerun)], capsys)
+    assert "| variant | rerun: score | rerun: final loss | first runs: score | first runs: final loss |" in out
+    assert "| wide | 9.0 ± 1.0 | 0.0021 | 6.4 ± 1.0 (1 seed) | 0.0023 |" in out  # the highest target of each
+    assert "| wide-3x | – | – | – | – |" in out
+    assert "| pooled DT (`continuous`, dt-bc-halfcheetah) | 31.0 ± 1.0 | 0.0011 | 44.5 ± 1.0 | 0.0012 |" in out
+    assert "| paper.yaml main, continuous | 35.7 ± 1.0 | 0.0012 | | |" in out
+    # Without the option the table is the first runs' alone, as before.
+    out = _run_script("agnostic_tables", [str(agnostic), str(today)], capsys)
+    assert "| wide | 6.4 ± 1.0 (1 seed) | 0.0023 |" in out and "rerun" not in out
