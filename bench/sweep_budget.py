@@ -79,7 +79,11 @@ def measure(run: RunSpec, dims: tuple[int, int], steps: int) -> dict[str, float]
         cfg = dataclasses.replace(run.config(tmp), dataset="synthetic", steps=steps, log_every=max(1, steps // 5),
                                   checkpoint_every=10**9, eval_every=0, warmup_steps=10, rtg_scale=0.001,
                                   targets=(1.0,), device="cpu")
-        warm = train(dataclasses.replace(cfg, steps=5, run_dir=f"{tmp}/warm"), dataset=data)  # first-call costs
+        if getattr(cfg, "init", "scratch") != "scratch":
+            # An LM-initialised run trains the same trunk shape from the LM's weights; the LM need
+            # not exist yet to time it. Alignment and co-training add their own cost (not timed).
+            cfg = dataclasses.replace(cfg, init="scratch", align_weight=0.0, cotrain_weight=0.0, cotrain_corpus=None)
+        warm = train(dataclasses.replace(cfg, steps=5, warmup_steps=1, run_dir=f"{tmp}/warm"), dataset=data)  # first-call costs
         del warm
         cpu = time.process_time()
         result = train(cfg, dataset=data)
@@ -110,16 +114,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     sweep = load_spec(args.spec)
+    # The estimate times the Decision Transformer's training step and `act`; other families'
+    # runs (TT, BC, multi-task, LM, dynamics) are listed as not estimated instead of guessed.
+    skipped = [r for r in sweep.runs if getattr(r.config("runs"), "family", "dt") != "dt"]
+    sweep.runs = [r for r in sweep.runs if r not in skipped]
     dims = {d: env_dims(d) for d in sorted({r.dataset for r in sweep.runs})}
     speeds: dict[tuple, dict[str, float]] = {}
     key_of: dict[str, tuple] = {}  # run name -> its shape key
     print(f"command: python bench/sweep_budget.py {args.spec} --workers {args.workers} "
           f"--measure-steps {args.measure_steps} --threads {args.threads}")
     print(f"{'dims':>8} {'model':<18} {'shape':<48} {'steps/s':>8} {'(wall)':>7} {'act ms':>7}")
-    # The estimate times the Decision Transformer's training step and `act`; other families'
-    # runs (TT, BC, multi-task, LM, dynamics) are listed as not estimated instead of guessed.
-    skipped = [r for r in sweep.runs if getattr(r.config("runs"), "family", "dt") != "dt"]
-    sweep.runs = [r for r in sweep.runs if r not in skipped]
     for run in sweep.runs:
         cfg = run.config("runs")
         key = (dims[run.dataset], *(getattr(cfg, f) for f in SHAPE_FIELDS), run.eval_episodes)
@@ -137,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
         speed = speeds[key_of[run.name]]
         train_s = cfg.steps / speed["steps_per_sec"]
         targets = len(cfg.targets) if cfg.targets else 2
-        eval_s = targets * EVAL_STEPS_PER_EPISODE * speed["act_seconds"] * 1.5 if run.eval_episodes else 0.0  # +50%: env steps
+        # The final evaluation, plus one every eval_every steps during training (same targets).
+        evaluations = (1 if run.eval_episodes else 0) + (cfg.steps // cfg.eval_every if cfg.eval_every else 0)
+        eval_s = evaluations * targets * EVAL_STEPS_PER_EPISODE * speed["act_seconds"] * 1.5  # +50%: env steps
         total_train += train_s
         total_eval += eval_s
         per_experiment[run.experiment] = per_experiment.get(run.experiment, 0.0) + train_s + eval_s
