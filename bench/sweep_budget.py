@@ -141,9 +141,11 @@ def main(argv: list[str] | None = None) -> None:
         speed = speeds[key_of[run.name]]
         train_s = cfg.steps / speed["steps_per_sec"]
         targets = len(cfg.targets) if cfg.targets else 2
-        # The final evaluation, plus one every eval_every steps during training (same targets).
-        evaluations = (1 if run.eval_episodes else 0) + (cfg.steps // cfg.eval_every if cfg.eval_every else 0)
-        eval_s = evaluations * targets * EVAL_STEPS_PER_EPISODE * speed["act_seconds"] * 1.5  # +50%: env steps
+        # The final evaluation (every target), plus one every eval_every steps during training
+        # (every target, or the highest alone with eval_targets: highest).
+        during = (cfg.steps // cfg.eval_every if cfg.eval_every else 0) * (1 if cfg.eval_targets == "highest" else targets)
+        rollouts = (targets if run.eval_episodes else 0) + during
+        eval_s = rollouts * EVAL_STEPS_PER_EPISODE * speed["act_seconds"] * 1.5  # +50%: env steps
         total_train += train_s
         total_eval += eval_s
         per_experiment[run.experiment] = per_experiment.get(run.experiment, 0.0) + train_s + eval_s

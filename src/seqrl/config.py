@@ -53,6 +53,11 @@ class RunConfig:
     (0: never during training; `seqrl eval RUN_DIR` evaluates a finished run)."""
     eval_episodes: int = 10
     """Episodes per target for evaluation during training."""
+    eval_targets: Literal["all", "highest"] = "all"
+    """Target returns evaluated during training (`--eval-every`): all of the run's, or the highest
+    only, the one its score is reported at (half the cost with two targets). The final
+    evaluation of a sweep and `seqrl eval` still use all of them. Runs not conditioned on a
+    target (BC, TT) evaluate their one condition either way."""
     eval_seed: int = 10_000
     """Seed of the evaluation environments (kept apart from the training seed)."""
     seed: int = 0

@@ -39,7 +39,7 @@ from seqrl.runtime import autocast_context, bf16_supported, resolve_device  # no
 # checkpoint, so a resumed run is the same experiment.
 RESUMABLE_OVERRIDES = (
     "steps", "resume", "progress", "device", "log_every", "checkpoint_every",
-    "eval_every", "eval_episodes", "tensorboard", "compile",
+    "eval_every", "eval_episodes", "eval_targets", "tensorboard", "compile",
 )
 
 
@@ -336,8 +336,16 @@ def evaluate_during_training(
     """
     from seqrl.evaluation.evaluate import condition_label, evaluate
 
+    from seqrl.families import get_family
+
     model.eval()
-    results = evaluate(model, spec, config=cfg, episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device, envs=envs)
+    targets = None
+    if getattr(cfg, "eval_targets", "all") == "highest":
+        conditions = get_family(getattr(model, "family", None)).conditions(cfg, spec, None)
+        if conditions and all(isinstance(c, float) for c in conditions):  # target returns (a DT)
+            targets = [max(conditions)]
+    results = evaluate(model, spec, config=cfg, targets=targets, episodes=cfg.eval_episodes, seed=cfg.eval_seed,
+                       device=device, envs=envs)
     record: dict[str, Any] = {"step": step, "kind": "eval"}
     for result in results:
         prefix = f"eval/{condition_label(result['target'])}"

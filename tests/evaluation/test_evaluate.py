@@ -159,6 +159,29 @@ def test_evaluation_during_training_does_not_change_training(tmp_path):
     assert all(f"eval/target_{t:g}/score_mean" in evals[0] for t in evaluated.spec.targets)
 
 
+def test_eval_targets_highest_evaluates_only_the_highest_target_during_training(tmp_path):
+    """--eval-targets highest: the in-training evaluations roll out the highest target alone, with
+    the same scores as evaluating every target; a BC run (no target) still evaluates."""
+    from seqrl.families.bc import BCConfig
+
+    def evals(result):
+        records = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k.startswith("eval/")} for r in records if r.get("kind") == "eval"]
+
+    kw = dict(steps=4, eval_every=2, eval_episodes=2, targets=(-1.0, -0.2))
+    every = evals(trained(tmp_path, name="all", **kw))
+    highest = evals(trained(tmp_path, name="highest", eval_targets="highest", **kw))
+    assert len(every) == len(highest) == 2
+    for a, b in zip(every, highest):
+        assert set(b) == {"eval/target_-0.2/return_mean", "eval/target_-0.2/score_mean"}
+        assert {k: a[k] for k in b} == b
+        assert "eval/target_-1/return_mean" in a
+    bc = train(BCConfig(dataset="env", steps=4, warmup_steps=1, hidden_dim=8, progress=False, device="cpu",
+                        eval_every=2, eval_episodes=2, eval_targets="highest", run_dir=str(tmp_path / "bc")),
+               dataset=env_dataset())
+    assert len(evals(bc)) == 2 and all(evals(bc))
+
+
 def test_reused_envs_give_the_same_results_as_fresh_ones(tmp_path):
     result = trained(tmp_path, model="tokenized-spread")
     kw = dict(context_len=K, episodes=5, targets=(-1.0, -0.2))
