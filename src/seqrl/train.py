@@ -330,12 +330,12 @@ def train(
 def evaluate_during_training(
     model: torch.nn.Module, spec: DataSpec, cfg: RunConfig, device: torch.device, step: int, envs: Any = None
 ) -> dict[str, Any]:
-    """Roll the current model out under each condition; a metrics record with normalized scores.
+    """Roll the current model out under each condition (the highest target alone with
+    `eval_targets: highest`); a metrics record with normalized scores.
 
     `envs`: evaluation envs to reuse (`make_eval_envs`); default: built and closed here.
     """
     from seqrl.evaluation.evaluate import condition_label, evaluate
-
     from seqrl.families import get_family
 
     model.eval()
