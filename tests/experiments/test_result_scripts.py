@@ -261,3 +261,24 @@ def test_agnostic_tables_put_a_rerun_of_the_halfcheetah_variants_beside_the_firs
     # Without the option the table is the first runs' alone, as before.
     out = _run_script("agnostic_tables", [str(agnostic), str(today)], capsys)
     assert "| wide | 6.4 ± 1.0 (1 seed) | 0.0023 |" in out and "rerun" not in out
+
+
+def test_repeat_at_commit_finds_every_difference_between_two_runs_and_none_between_equal_ones(tmp_path):
+    """repeat_at_commit.differences: logged losses step by step, evaluations and eval.json scores."""
+    repeat = _load_script("repeat_at_commit")
+
+    def run(name, loss=0.5, score=10.0, evaluation=3.0):
+        d = tmp_path / name
+        d.mkdir()
+        lines = [{"step": 1, "loss": 1.0, "grad_norm": 2.0, "steps_per_sec": 7.0 + len(name)},  # speed is not a result
+                 {"step": 2, "loss": loss, "grad_norm": 1.5, "steps_per_sec": 9.0},
+                 {"step": 2, "kind": "eval", "eval/target_1/score_mean": evaluation}]
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+        (d / "eval.json").write_text(json.dumps({"results": [{"target": 1.0, "return_mean": 5.0, "score_mean": score}]}))
+        return d
+
+    assert repeat.differences(run("a"), run("same")) == []
+    assert repeat.differences(run("b"), run("loss", loss=0.5000001)) == ["step 2 loss: 0.5 against 0.5000001"]
+    assert repeat.differences(run("c"), run("score", score=10.5)) == [
+        "eval.json differs: {1.0: (5.0, 10.0)} against {1.0: (5.0, 10.5)}"]
+    assert repeat.differences(run("d"), run("evaluation", evaluation=3.5)) == ["in-training evaluations differ"]
