@@ -87,6 +87,8 @@ class RunConfig:
             raise ConfigError(f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; choose constant or cosine")
+        if self.eval_targets not in ("all", "highest"):
+            raise ConfigError(f"unknown --eval-targets {self.eval_targets!r}; choose all or highest")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

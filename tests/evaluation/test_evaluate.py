@@ -180,6 +180,8 @@ def test_eval_targets_highest_evaluates_only_the_highest_target_during_training(
                         eval_every=2, eval_episodes=2, eval_targets="highest", run_dir=str(tmp_path / "bc")),
                dataset=env_dataset())
     assert len(evals(bc)) == 2 and all(evals(bc))
+    with pytest.raises(ConfigError, match="unknown --eval-targets 'best'; choose all or highest"):
+        tiny_config(tmp_path, eval_targets="best")
 
 
 def test_reused_envs_give_the_same_results_as_fresh_ones(tmp_path):
