@@ -93,3 +93,20 @@ def test_corpus_reads_folders_and_compressed_files_and_refuses_bad_paths(corpus_
         train_dir.mkdir()
         (train_dir / "config.json").write_text(json.dumps({"family": "dt", "embed_dim": 16, "n_layers": 1, "n_heads": 1}))
         resolve_init(TrainConfig(dataset="tiny", init=f"lm:{train_dir}"))
+
+
+def test_markov_entropy_rate_is_the_stationary_mean_of_the_rows_entropies():
+    import numpy as np
+
+    from seqrl.families.lm.text import entropy_rate, markov_transitions
+
+    # Two states: stay with 0.9 from state 0, 0.5 from state 1; stationary (5/6, 1/6).
+    p = np.array([[0.9, 0.1], [0.5, 0.5]])
+    h = lambda q: -(q * np.log(q)).sum()  # noqa: E731
+    assert entropy_rate(p) == pytest.approx(5 / 6 * h(p[0]) + 1 / 6 * h(p[1]))
+    assert entropy_rate(np.eye(3)) == 0.0  # deterministic (and not irreducible: any stationary mix)
+    uniform = np.full((4, 4), 0.25)
+    assert entropy_rate(uniform) == pytest.approx(np.log(4))
+    rate = entropy_rate(markov_transitions(100, 1.0, 0))
+    assert 0.8 * np.log(100) < rate < np.log(100)  # softmax(N(0, 1)) rows: a little below uniform
+    assert entropy_rate(markov_transitions(100, 0.5, 0)) < rate  # colder rows, more structure

@@ -168,6 +168,19 @@ def markov_transitions(states: int, temperature: float, seed: int) -> np.ndarray
     return p / p.sum(axis=1, keepdims=True)
 
 
+def entropy_rate(transitions: np.ndarray) -> float:
+    """The chain's entropy rate in nats, sum_i pi_i H(P_i) with pi its stationary distribution:
+    the loss floor of a model of its sequences (a little below a window's mean loss, whose
+    first state is uniform)."""
+    p = np.asarray(transitions, dtype=np.float64)
+    values, vectors = np.linalg.eig(p.T)
+    pi = np.abs(np.real(vectors[:, np.argmin(np.abs(values - 1.0))]))
+    pi /= pi.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return float(pi @ rows)
+
+
 class MarkovSampler:
     """Windows drawn fresh from the chain each step (a uniformly random first state)."""
 
