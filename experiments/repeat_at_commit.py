@@ -28,16 +28,25 @@ COMPARED = ("loss", "grad_norm")  # per logged step; steps_per_sec and lr are no
 def sweep(checkout: Path, spec: str, run: str, output: Path) -> Path:
     env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
     code = "import sys; from seqrl.cli import main; sys.exit(main())"
-    subprocess.run([sys.executable, "-c", code, "sweep", spec, "--only", run, "--workers", "1", "--threads", "1",
-                    "--output", str(output)], cwd=checkout, env=env, check=True)
+    _run([sys.executable, "-c", code, "sweep", spec, "--only", run, "--workers", "1", "--threads", "1",
+          "--output", str(output)], cwd=checkout, env=env)
     run_dir = output / run
     if not (run_dir / "metrics.jsonl").exists():
         raise SystemExit(f"repeat_at_commit.py: the sweep at {checkout} wrote no {run_dir / 'metrics.jsonl'}")
     return run_dir
 
 
+def _run(command: list[str], **kwargs) -> None:
+    try:
+        subprocess.run(command, check=True, **kwargs)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"repeat_at_commit.py: `{' '.join(command[-12:])}` failed (exit {exc.returncode})") from None
+
+
 def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    from seqrl.runs import METRICS_FILE, read_jsonl
+
+    return read_jsonl(run_dir / METRICS_FILE)
 
 
 def differences(a: Path, b: Path) -> list[str]:
@@ -73,13 +82,16 @@ def main() -> None:
     parser.add_argument("run", help="one run of it, as `seqrl sweep --dry-run` names it")
     parser.add_argument("--output", type=Path, required=True, help="folder for both run directories")
     args = parser.parse_args()
+    for side in ("other", "this"):  # a sweep skips a finished run: an old one would be compared instead
+        if (args.output / side / args.run).exists():
+            raise SystemExit(f"repeat_at_commit.py: {args.output / side / args.run} exists; give an empty --output")
     args.output.mkdir(parents=True, exist_ok=True)
     checkout = args.output / "checkout"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), args.commit], check=True)
+    _run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), args.commit])
     try:
         other = sweep(checkout, args.spec, args.run, args.output / "other")
     finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], check=True)
+        _run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)])
     this = sweep(ROOT, args.spec, args.run, args.output / "this")
     found = differences(other, this)
     steps = sorted(r["step"] for r in _records(this) if "loss" in r)

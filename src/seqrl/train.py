@@ -340,7 +340,7 @@ def evaluate_during_training(
 
     model.eval()
     targets = None
-    if getattr(cfg, "eval_targets", "all") == "highest":
+    if cfg.eval_targets == "highest":
         conditions = get_family(getattr(model, "family", None)).conditions(cfg, spec, None)
         if conditions and all(isinstance(c, float) for c in conditions):  # target returns (a DT)
             targets = [max(conditions)]

@@ -282,3 +282,13 @@ def test_repeat_at_commit_finds_every_difference_between_two_runs_and_none_betwe
     assert repeat.differences(run("c"), run("score", score=10.5)) == [
         "eval.json differs: {1.0: (5.0, 10.0)} against {1.0: (5.0, 10.5)}"]
     assert repeat.differences(run("d"), run("evaluation", evaluation=3.5)) == ["in-training evaluations differ"]
+
+
+def test_repeat_at_commit_refuses_an_output_that_already_holds_the_run(tmp_path, capsys):
+    """A sweep skips a finished run, so a reused --output would compare old results: refused by
+    name before anything is checked out or trained."""
+    (tmp_path / "this" / "main" / "x" / "s0").mkdir(parents=True)
+    with pytest.raises(SystemExit, match=r"this/main/x/s0 exists; give an empty --output"):
+        _run_script("repeat_at_commit", ["HEAD", "experiments/paper.yaml", "main/x/s0", "--output", str(tmp_path)],
+                    capsys)
+    assert not (tmp_path / "checkout").exists()
