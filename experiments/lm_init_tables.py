@@ -12,7 +12,14 @@ Reads every run's metrics.jsonl under the sweep's output root (its evaluations d
   `--margin` (2) points of it;
 - train s: training wall-clock to that step, from the logged steps_per_sec (evaluation time
   excluded, and so is set-up: tokenizing a co-training corpus, k-means), mean over seeds;
-- final: mean ± std over seeds of the score at the last evaluated step.
+- final: mean ± std over seeds of the score at the last evaluated step;
+- curve mean: the mean curve's average over its evaluated steps (the area under the learning
+  curve per evaluation), which an arm that plateaus early and low cannot win;
+- steps / train s to ref-2: the first evaluated step (and its training seconds) where the curve is
+  within the margin of its *reference* arm's best: the randomly initialised arm on the same dataset
+  with the same action representation (`--reference`, default random/continuous and
+  spread/tokenized-spread+random); "-" where it never gets there. This is the paper's question,
+  how soon an initialisation reaches what random initialisation reaches at all.
 
 Runs without evaluations (the LM pretraining runs) are skipped. The table says nothing by itself
 about which arm is better: compare arms of one dataset, with their seed spread.
@@ -67,7 +74,16 @@ def _seconds_at(seconds: dict[int, float], step: int) -> float:
     return float(np.interp(step, steps, [seconds[s] for s in steps]))
 
 
-def arm_rows(root: Path, margin: float = 2.0) -> list[dict[str, Any]]:
+REFERENCES = ("random/continuous", "spread/tokenized-spread+random")
+
+
+def _first_within(steps: list[int], curve: np.ndarray, level: float) -> int | None:
+    """The first evaluated step whose mean score is at least `level`, or None."""
+    hits = np.flatnonzero(curve >= level)
+    return steps[int(hits[0])] if hits.size else None
+
+
+def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFERENCES) -> list[dict[str, Any]]:
     groups: dict[str, list[tuple[dict[int, float], dict[int, float]]]] = {}
     for metrics in sorted(Path(root).rglob("metrics.jsonl")):
         run_dir = metrics.parent
@@ -77,7 +93,7 @@ def arm_rows(root: Path, margin: float = 2.0) -> list[dict[str, Any]]:
         curve = run_curve(run_dir)
         if curve is not None:
             groups.setdefault(name.rsplit("/", 1)[0], []).append(curve)
-    rows = []
+    rows, curves = [], {}
     for arm, runs in sorted(groups.items()):
         steps = sorted(set.intersection(*(set(scores) for scores, _ in runs)))
         if not steps:
@@ -85,32 +101,55 @@ def arm_rows(root: Path, margin: float = 2.0) -> list[dict[str, Any]]:
         per_seed = np.array([[scores[s] for s in steps] for scores, _ in runs])  # (seeds, evals)
         mean = per_seed.mean(axis=0)
         best = float(mean.max())
-        reached = steps[int(np.argmax(mean >= best - margin))]
+        reached = _first_within(steps, mean, best - margin)
         experiment, dataset, model = arm.split("/", 2)
+        curves[(f"{experiment}/{model}", dataset)] = (steps, mean, [sec for _, sec in runs])
         rows.append({
             "arm": f"{experiment}/{model}", "dataset": dataset, "seeds": len(runs),
             "final_mean": float(per_seed[:, -1].mean()), "final_std": float(per_seed[:, -1].std()),
-            "final_step": steps[-1], "best": best, "steps_to_best": reached,
+            "final_step": steps[-1], "best": best, "steps_to_best": reached, "curve_mean": float(mean.mean()),
             "train_seconds_to_best": float(np.mean([_seconds_at(sec, reached) for _, sec in runs])),
         })
+    for row in rows:
+        base = row["arm"].split("/", 1)[1].split("+")[0]  # the action representation
+        ref = next((r for r in references if r.split("/", 1)[1].split("+")[0] == base), None)
+        ref_curve = curves.get((ref, row["dataset"])) if ref else None
+        row["reference"] = ref if ref_curve is not None else None
+        row["steps_to_reference"] = row["train_seconds_to_reference"] = None
+        if ref_curve is not None:
+            steps, mean, seconds = curves[(row["arm"], row["dataset"])]
+            step = _first_within(steps, mean, float(ref_curve[1].max()) - margin)
+            if step is not None:
+                row["steps_to_reference"] = step
+                row["train_seconds_to_reference"] = float(np.mean([_seconds_at(sec, step) for sec in seconds]))
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], margin: float = 2.0) -> str:
-    lines = [f"| dataset | arm | seeds | final score | best (mean curve) | steps to best-{margin:g} | train s to best-{margin:g} |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"| dataset | arm | seeds | final score | best (mean curve) | curve mean | steps to best-{margin:g} "
+             f"| train s to best-{margin:g} | steps to ref-{margin:g} | train s to ref-{margin:g} |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["dataset"], r["arm"])):
+        ref_steps = "-" if r["steps_to_reference"] is None else str(r["steps_to_reference"])
+        ref_secs = "-" if r["train_seconds_to_reference"] is None else f"{r['train_seconds_to_reference']:.0f}"
         lines.append(f"| {r['dataset']} | {r['arm']} | {r['seeds']} | {r['final_mean']:.1f} ± {r['final_std']:.1f} "
-                     f"(step {r['final_step']}) | {r['best']:.1f} | {r['steps_to_best']} | {r['train_seconds_to_best']:.0f} |")
-    return "\n".join(lines) + "\n"
+                     f"(step {r['final_step']}) | {r['best']:.1f} | {r['curve_mean']:.1f} | {r['steps_to_best']} "
+                     f"| {r['train_seconds_to_best']:.0f} | {ref_steps} | {ref_secs} |")
+    refs = sorted({r["reference"] for r in rows if r["reference"]})
+    note = f"\nref: the randomly initialised arm of the same dataset and action representation ({', '.join(refs)}).\n" if refs else ""
+    return "\n".join(lines) + "\n" + note
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="the sweep's output root (runs/lm_init)")
     parser.add_argument("--margin", type=float, default=2.0, help="normalized points below the best (2)")
+    parser.add_argument("--reference", action="append", default=None,
+                        help=f"a randomly initialised arm to measure the others against, as EXPERIMENT/MODEL; "
+                             f"one per action representation (default: {', '.join(REFERENCES)})")
     args = parser.parse_args()
-    print(markdown(arm_rows(args.root, args.margin), args.margin), end="")
+    references = tuple(args.reference) if args.reference else REFERENCES
+    print(markdown(arm_rows(args.root, args.margin, references), args.margin), end="")
 
 
 if __name__ == "__main__":
