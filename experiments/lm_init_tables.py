@@ -126,8 +126,8 @@ def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFE
 
 
 def markdown(rows: list[dict[str, Any]], margin: float = 2.0) -> str:
-    lines = [f"| dataset | arm | seeds | final score | best (mean curve) | curve mean | steps to best-{margin:g} "
-             f"| train s to best-{margin:g} | steps to ref-{margin:g} | train s to ref-{margin:g} |",
+    lines = [(f"| dataset | arm | seeds | final score | best (mean curve) | curve mean | steps to best-{margin:g} "
+              f"| train s to best-{margin:g} | steps to ref-{margin:g} | train s to ref-{margin:g} |"),
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["dataset"], r["arm"])):
         ref_steps = "-" if r["steps_to_reference"] is None else str(r["steps_to_reference"])
