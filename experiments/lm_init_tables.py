@@ -1,7 +1,7 @@
 """Convergence table of experiments/lm_init.yaml: steps and training time to reach within 2
 normalized points of each arm's best, beside final scores (issue 13's measure).
 
-    python experiments/lm_init_tables.py runs/lm_init > lm_init_tables.md
+    python experiments/lm_init_tables.py runs/lm_init [--plot docs/results/lm_init] > lm_init_tables.md
 
 Reads every run's metrics.jsonl under the sweep's output root (its evaluations during training,
 `eval_every`). For each arm (a run name without its seed: experiment, dataset, model, label):
@@ -83,7 +83,8 @@ def _first_within(steps: list[int], curve: np.ndarray, level: float) -> int | No
     return steps[int(hits[0])] if hits.size else None
 
 
-def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFERENCES) -> list[dict[str, Any]]:
+def arm_curves(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(arm, dataset): steps, per-seed scores (seeds, evals) and each seed's training seconds}."""
     groups: dict[str, list[tuple[dict[int, float], dict[int, float]]]] = {}
     for metrics in sorted(Path(root).rglob("metrics.jsonl")):
         run_dir = metrics.parent
@@ -93,22 +94,31 @@ def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFE
         curve = run_curve(run_dir)
         if curve is not None:
             groups.setdefault(name.rsplit("/", 1)[0], []).append(curve)
-    rows, curves = [], {}
+    curves = {}
     for arm, runs in sorted(groups.items()):
         steps = sorted(set.intersection(*(set(scores) for scores, _ in runs)))
         if not steps:
             continue
-        per_seed = np.array([[scores[s] for s in steps] for scores, _ in runs])  # (seeds, evals)
+        experiment, dataset, model = arm.split("/", 2)
+        curves[(f"{experiment}/{model}", dataset)] = {
+            "steps": steps, "per_seed": np.array([[scores[s] for s in steps] for scores, _ in runs]),
+            "seconds": [sec for _, sec in runs]}
+    return curves
+
+
+def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFERENCES) -> list[dict[str, Any]]:
+    curves = arm_curves(root)
+    rows = []
+    for (arm, dataset), c in curves.items():
+        steps, per_seed, seconds = c["steps"], c["per_seed"], c["seconds"]
         mean = per_seed.mean(axis=0)
         best = float(mean.max())
         reached = _first_within(steps, mean, best - margin)
-        experiment, dataset, model = arm.split("/", 2)
-        curves[(f"{experiment}/{model}", dataset)] = (steps, mean, [sec for _, sec in runs])
         rows.append({
-            "arm": f"{experiment}/{model}", "dataset": dataset, "seeds": len(runs),
+            "arm": arm, "dataset": dataset, "seeds": len(per_seed),
             "final_mean": float(per_seed[:, -1].mean()), "final_std": float(per_seed[:, -1].std()),
             "final_step": steps[-1], "best": best, "steps_to_best": reached, "curve_mean": float(mean.mean()),
-            "train_seconds_to_best": float(np.mean([_seconds_at(sec, reached) for _, sec in runs])),
+            "train_seconds_to_best": float(np.mean([_seconds_at(sec, reached) for sec in seconds])),
         })
     for row in rows:
         base = row["arm"].split("/", 1)[1].split("+")[0]  # the action representation
@@ -117,8 +127,9 @@ def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFE
         row["reference"] = ref if ref_curve is not None else None
         row["steps_to_reference"] = row["train_seconds_to_reference"] = None
         if ref_curve is not None:
-            steps, mean, seconds = curves[(row["arm"], row["dataset"])]
-            step = _first_within(steps, mean, float(ref_curve[1].max()) - margin)
+            own = curves[(row["arm"], row["dataset"])]
+            steps, mean, seconds = own["steps"], own["per_seed"].mean(axis=0), own["seconds"]
+            step = _first_within(steps, mean, float(ref_curve["per_seed"].mean(axis=0).max()) - margin)
             if step is not None:
                 row["steps_to_reference"] = step
                 row["train_seconds_to_reference"] = float(np.mean([_seconds_at(sec, step) for sec in seconds]))
@@ -140,6 +151,35 @@ def markdown(rows: list[dict[str, Any]], margin: float = 2.0) -> str:
     return "\n".join(lines) + "\n" + note
 
 
+def plot_arms(root: Path, out: Path) -> dict[str, list[str]]:
+    """One figure per dataset, lm_init-<dataset>.png: every arm's mean score (± std over seeds)
+    against step and against training seconds. Returns {dataset: the arms drawn}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    drawn: dict[str, list[str]] = {}
+    every = arm_curves(root)
+    for dataset in sorted({d for _, d in every}):
+        curves = {arm: c for (arm, d), c in every.items() if d == dataset}
+        fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+        for arm, c in sorted(curves.items()):
+            mean, std = c["per_seed"].mean(axis=0), c["per_seed"].std(axis=0)
+            secs = np.mean([[_seconds_at(sec, s) for s in c["steps"]] for sec in c["seconds"]], axis=0)
+            for ax, x in ((by_step, c["steps"]), (by_time, secs)):
+                (line,) = ax.plot(x, mean, marker="o", markersize=3, label=arm)
+                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+        by_step.set(xlabel="step", ylabel="normalized score (highest target)", title=dataset)
+        by_time.set(xlabel="training seconds (evaluation excluded)", title=f"{dataset}: against wall-clock")
+        by_time.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        fig.tight_layout()
+        fig.savefig(out / f"lm_init-{dataset}.png", dpi=100)
+        plt.close(fig)
+        drawn[dataset] = sorted(curves)
+    return drawn
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="the sweep's output root (runs/lm_init)")
@@ -147,7 +187,11 @@ def main() -> None:
     parser.add_argument("--reference", action="append", default=None,
                         help=f"a randomly initialised arm to measure the others against, as EXPERIMENT/MODEL; "
                              f"one per action representation (default: {', '.join(REFERENCES)})")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also write one figure per dataset, every arm's curve, into this folder")
     args = parser.parse_args()
+    if args.plot is not None:
+        plot_arms(args.root, args.plot)
     references = tuple(args.reference) if args.reference else REFERENCES
     print(markdown(arm_rows(args.root, args.margin, references), args.margin), end="")
 

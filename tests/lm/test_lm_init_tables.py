@@ -73,3 +73,17 @@ def test_an_arm_without_its_reference_has_none(tmp_path):
     (row,) = tables.arm_rows(tmp_path)
     assert row["reference"] is None and row["steps_to_reference"] is None
     assert "| - | - |" in tables.markdown([row])
+
+
+def test_plot_draws_every_arm_of_a_dataset_on_one_figure(tmp_path):
+    tables = _module()
+    runs = tmp_path / "runs"
+    _run(runs, "random/hopper-medium/continuous/s0", {10: 10.0, 20: 30.0, 30: 20.0}, steps_per_sec=10.0)
+    _run(runs, "text/hopper-medium/continuous+plain/s0", {10: 40.0, 20: 49.0, 30: 50.0}, steps_per_sec=10.0)
+    _run(runs, "text/walker2d-medium/continuous+plain/s0", {10: 1.0, 20: 2.0, 30: 3.0}, steps_per_sec=10.0)
+    drawn = tables.plot_arms(runs, tmp_path / "plots")
+    assert drawn == {"hopper-medium": ["random/continuous", "text/continuous+plain"],
+                     "walker2d-medium": ["text/continuous+plain"]}
+    for dataset in drawn:
+        png = (tmp_path / "plots" / f"lm_init-{dataset}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
