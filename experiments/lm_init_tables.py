@@ -21,7 +21,8 @@ Reads every run's metrics.jsonl under the sweep's output root (its evaluations d
   spread/tokenized-spread+random); "-" where it never gets there. This is the paper's question,
   how soon an initialisation reaches what random initialisation reaches at all.
 
-Runs without evaluations (the LM pretraining runs) are skipped. The table says nothing by itself
+Runs without evaluations (the LM pretraining runs) are skipped, and so are unfinished runs (no
+final eval.json yet), as in `seqrl report`, unless `--include-unfinished`. The table says nothing by itself
 about which arm is better: compare arms of one dataset, with their seed spread.
 """
 
@@ -83,13 +84,13 @@ def _first_within(steps: list[int], curve: np.ndarray, level: float) -> int | No
     return steps[int(hits[0])] if hits.size else None
 
 
-def arm_curves(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def arm_curves(root: Path, include_unfinished: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
     """{(arm, dataset): steps, per-seed scores (seeds, evals) and each seed's training seconds}."""
     groups: dict[str, list[tuple[dict[int, float], dict[int, float]]]] = {}
     for metrics in sorted(Path(root).rglob("metrics.jsonl")):
         run_dir = metrics.parent
         name = str(run_dir.relative_to(root))
-        if not re.search(r"/s\d+$", name):
+        if not re.search(r"/s\d+$", name) or not (include_unfinished or (run_dir / "eval.json").exists()):
             continue
         curve = run_curve(run_dir)
         if curve is not None:
@@ -106,8 +107,9 @@ def arm_curves(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return curves
 
 
-def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFERENCES) -> list[dict[str, Any]]:
-    curves = arm_curves(root)
+def arm_rows(root: Path, margin: float = 2.0, references: tuple[str, ...] = REFERENCES,
+             include_unfinished: bool = False) -> list[dict[str, Any]]:
+    curves = arm_curves(root, include_unfinished)
     rows = []
     for (arm, dataset), c in curves.items():
         steps, per_seed, seconds = c["steps"], c["per_seed"], c["seconds"]
@@ -151,7 +153,7 @@ def markdown(rows: list[dict[str, Any]], margin: float = 2.0) -> str:
     return "\n".join(lines) + "\n" + note
 
 
-def plot_arms(root: Path, out: Path) -> dict[str, list[str]]:
+def plot_arms(root: Path, out: Path, include_unfinished: bool = False) -> dict[str, list[str]]:
     """One figure per dataset, lm_init-<dataset>.png: every arm's mean score (± std over seeds)
     against step and against training seconds. Returns {dataset: the arms drawn}."""
     import matplotlib
@@ -160,7 +162,7 @@ def plot_arms(root: Path, out: Path) -> dict[str, list[str]]:
 
     out.mkdir(parents=True, exist_ok=True)
     drawn: dict[str, list[str]] = {}
-    every = arm_curves(root)
+    every = arm_curves(root, include_unfinished)
     for dataset in sorted({d for _, d in every}):
         curves = {arm: c for (arm, d), c in every.items() if d == dataset}
         fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
@@ -189,11 +191,13 @@ def main() -> None:
                              f"one per action representation (default: {', '.join(REFERENCES)})")
     parser.add_argument("--plot", type=Path, default=None,
                         help="also write one figure per dataset, every arm's curve, into this folder")
+    parser.add_argument("--include-unfinished", action="store_true",
+                        help="also read runs still training (their evaluations so far)")
     args = parser.parse_args()
     if args.plot is not None:
-        plot_arms(args.root, args.plot)
+        plot_arms(args.root, args.plot, args.include_unfinished)
     references = tuple(args.reference) if args.reference else REFERENCES
-    print(markdown(arm_rows(args.root, args.margin, references), args.margin), end="")
+    print(markdown(arm_rows(args.root, args.margin, references, args.include_unfinished), args.margin), end="")
 
 
 if __name__ == "__main__":

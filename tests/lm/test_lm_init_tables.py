@@ -19,7 +19,7 @@ def _module():
     return module
 
 
-def _run(root: Path, name: str, scores: dict[int, float], steps_per_sec: float) -> None:
+def _run(root: Path, name: str, scores: dict[int, float], steps_per_sec: float, finished: bool = True) -> None:
     run = root / name
     run.mkdir(parents=True)
     lines = []
@@ -28,6 +28,8 @@ def _run(root: Path, name: str, scores: dict[int, float], steps_per_sec: float) 
         lines.append({"step": step, "kind": "eval", "eval/target_100/score_mean": scores[step] - 50,
                       "eval/target_3600/score_mean": scores[step]})
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    if finished:
+        (run / "eval.json").write_text("{}")  # the final evaluation a finished sweep run writes
 
 
 def test_steps_and_seconds_to_within_two_points_of_the_best(tmp_path):
@@ -87,3 +89,14 @@ def test_plot_draws_every_arm_of_a_dataset_on_one_figure(tmp_path):
     for dataset in drawn:
         png = (tmp_path / "plots" / f"lm_init-{dataset}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_unfinished_runs_are_left_out_unless_asked_for(tmp_path):
+    tables = _module()
+    _run(tmp_path, "random/hopper-medium/continuous/s0", {10: 10.0, 20: 30.0, 30: 20.0}, steps_per_sec=10.0)
+    _run(tmp_path, "random/hopper-medium/continuous/s1", {10: 90.0, 20: 90.0, 30: 90.0}, steps_per_sec=10.0,
+         finished=False)
+    (row,) = tables.arm_rows(tmp_path)
+    assert row["seeds"] == 1 and row["best"] == 30.0
+    (row,) = tables.arm_rows(tmp_path, include_unfinished=True)
+    assert row["seeds"] == 2 and row["best"] == pytest.approx(60.0)
