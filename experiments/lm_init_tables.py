@@ -194,6 +194,13 @@ def main() -> None:
     parser.add_argument("--include-unfinished", action="store_true",
                         help="also read runs still training (their evaluations so far)")
     args = parser.parse_args()
+    if not args.root.is_dir():
+        parser.error(f"{args.root} is not a directory (the sweep's output root)")
+    for ref in args.reference or ():
+        if "/" not in ref:
+            parser.error(f"--reference {ref!r}: expected EXPERIMENT/MODEL, such as random/continuous")
+    if not arm_curves(args.root, args.include_unfinished):
+        parser.error(f"no finished, evaluated runs under {args.root} (--include-unfinished reads runs still training)")
     if args.plot is not None:
         plot_arms(args.root, args.plot, args.include_unfinished)
     references = tuple(args.reference) if args.reference else REFERENCES

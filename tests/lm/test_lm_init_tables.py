@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,13 @@ def test_unfinished_runs_are_left_out_unless_asked_for(tmp_path):
     assert row["seeds"] == 1 and row["best"] == 30.0
     (row,) = tables.arm_rows(tmp_path, include_unfinished=True)
     assert row["seeds"] == 2 and row["best"] == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing"], "is not a directory"),
+    (["."], "no finished, evaluated runs"),
+    ([".", "--reference", "random"], "expected EXPERIMENT/MODEL"),
+])
+def test_bad_input_is_named(tmp_path, args, message):
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], check=False, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
