@@ -199,12 +199,13 @@ def main() -> None:
     for ref in args.reference or ():
         if "/" not in ref:
             parser.error(f"--reference {ref!r}: expected EXPERIMENT/MODEL, such as random/continuous")
-    if not arm_curves(args.root, args.include_unfinished):
+    references = tuple(args.reference) if args.reference else REFERENCES
+    rows = arm_rows(args.root, args.margin, references, args.include_unfinished)
+    if not rows:
         parser.error(f"no finished, evaluated runs under {args.root} (--include-unfinished reads runs still training)")
     if args.plot is not None:
         plot_arms(args.root, args.plot, args.include_unfinished)
-    references = tuple(args.reference) if args.reference else REFERENCES
-    print(markdown(arm_rows(args.root, args.margin, references, args.include_unfinished), args.margin), end="")
+    print(markdown(rows, args.margin), end="")
 
 
 if __name__ == "__main__":
