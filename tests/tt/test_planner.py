@@ -110,13 +110,23 @@ def test_greedy_single_beam_reward_search_follows_the_models_argmax():
     assert torch.equal(plan.flatten(1), tokens[:, prefix.shape[1] - model.observation_dim :])
 
 
-def test_cdf_filter_keeps_the_smallest_most_likely_set_holding_the_mass():
+def test_cdf_filter_drops_the_least_likely_mass_below_the_threshold_as_the_authors_do():
+    """`action_cdf` is the authors' cdf_act: the mass to drop, least likely bins first."""
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.05, 0.1, 0.8]]))
+    # 0.6: ascending cumulative masses 0.05, 0.2, 0.5 are below it, so all bins up to 0.3 go.
     kept = torch.isfinite(filter_logits(logits, 0.6, None))
+    assert kept.tolist() == [[True, False, False, False], [False, False, False, True]]
+    # 0.3: 0.05 and 0.2 are below it: the bins of 0.05 and 0.15 (row 0), 0.05, 0.05, 0.1 (row 1) go.
+    kept = torch.isfinite(filter_logits(logits, 0.3, None))
     assert kept.tolist() == [[True, True, False, False], [False, False, False, True]]
     kept = torch.isfinite(filter_logits(logits, None, 2))
     assert kept.tolist() == [[True, True, False, False], [False, False, True, True]]
-    assert torch.isfinite(filter_logits(logits, 1.0, None)).all()
+    # No cumulative mass below 0.01: the authors' argmax still drops the least likely bin.
+    kept = torch.isfinite(filter_logits(logits, 0.01, None))
+    assert kept.tolist() == [[True, True, True, False], [False, False, True, True]]
+    # Everything below the most likely bin dropped: it always stays (theirs would go uniform).
+    tied = torch.log(torch.tensor([[0.4, 0.4, 0.2]]))
+    assert torch.isfinite(filter_logits(tied, 0.99, None)).tolist() == [[True, True, False]]
 
 
 class RiggedModel:

@@ -18,9 +18,9 @@ Two classes:
 
 How bins are chosen (the choices a user can observe):
 
-- "quantile": edge k is the data value at quantile k/num_bins (the inverted-CDF quantile, so
-  every edge is an actual action value). On continuous data every bin holds N/num_bins actions
-  (to within one).
+- "quantile": edge k is the sorted data value at index floor(k N / num_bins), the last edge the
+  maximum (so every edge is an actual action value, and these are the TT authors' edges when
+  num_bins divides N). On continuous data every bin holds N/num_bins actions (to within one).
 - "uniform": num_bins equal-width bins over [low, high] (the action space bounds when given,
   otherwise the data's min/max, per feature).
 - Bins never collapse. Repeated values (actions clipped at +-1, a constant feature, few samples)
@@ -88,10 +88,11 @@ def _quantile_edges(column: np.ndarray, num_bins: int) -> np.ndarray:
     """Strictly increasing float32 quantile edges for one feature (see the module docstring)."""
     s = np.sort(column)
     n = len(s)
-    # Inverted-CDF quantile k/num_bins: the smallest data value with at least that fraction of
-    # the data at or below it. Edge 0 is the minimum and the last edge the maximum.
-    q = np.arange(num_bins + 1, dtype=np.float64) / num_bins
-    index = np.clip(np.ceil(q * n).astype(np.int64) - 1, 0, n - 1)
+    # Edge k is the sorted value at index floor(k n / num_bins), the last edge the maximum: bin k
+    # then holds sorted values floor(k n/N) .. floor((k+1) n/N) - 1, an equal share each. This is
+    # the Trajectory Transformer authors' QuantileDiscretizer (thresholds = sorted[::n/N] + max)
+    # wherever num_bins divides n (theirs strides by ceil(n/N) and so makes fewer bins otherwise).
+    index = np.minimum(np.arange(num_bins + 1, dtype=np.int64) * n // num_bins, n - 1)
     candidates = s[index]
     unique, repeats = np.unique(candidates, return_counts=True)
     # An edge value repeated in the quantile list holds a whole quantile bin's worth of data on

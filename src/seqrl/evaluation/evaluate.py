@@ -439,7 +439,8 @@ class PlannerFlags:
     expansion: int | None = None
     """Candidates sampled per beam each step (default 2)."""
     action_cdf: float | None = None
-    """Sample action tokens from the most likely bins holding this much probability (default 0.6)."""
+    """Drop the least likely action bins while their probability mass stays below this, the authors'
+    cdf_act (default 0.6: sample from roughly the most likely 40% of the mass)."""
     action_top_k: int | None = None
     """Or from the k most likely bins (default: off)."""
     context_transitions: int | None = None
@@ -449,8 +450,9 @@ class PlannerFlags:
     no_cache: bool = False
     """Re-encode the window for every token, as the authors' planner does (slow; the reference)."""
     context_value: Literal["planned", "zero"] | None = None
-    """Value token of past transitions in the context: the plan's own prediction (default) or the
-    authors' placeholder (the token of a value of 0)."""
+    """Value token of past transitions in the context: the plan's own prediction (default) or a
+    placeholder (the token of a value of 0). No effect on a model that masks value tokens, as
+    the authors' and seqrl's default do; it matters only for runs trained with --no-mask-values."""
 
     def overrides(self) -> dict[str, Any]:
         values = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("plan_mode", "no_cache")}

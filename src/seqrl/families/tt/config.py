@@ -47,8 +47,11 @@ class TTConfig(LMInitConfig):
     """Loss weight of reward tokens."""
     value_weight: float = 1.0
     """Loss weight of value tokens."""
-    mask_values: bool = False
-    """Hide value tokens from attention (the authors' option): no position attends to a value token."""
+    mask_values: bool = True
+    """Hide value tokens from attention, as the authors' model always does: no position attends to
+    a value token, so a predicted value cannot copy the values in its context (which, when
+    planning, are the plan's own earlier predictions). --no-mask-values lets them be seen; runs
+    trained before this became the default (seqrl < 2026-12) stored False and load as trained."""
     goal: Literal["none", "episode-end", "window-end", "future"] = "none"
     """Goal-conditioned training (the paper's goal reaching): prepend a goal state to every window,
     relabelled from the same episode: its last state, the window's last state, or a state drawn
@@ -87,6 +90,11 @@ class TTConfig(LMInitConfig):
     eval_beam_width: int | None = None
     """Beam width of this run's own evaluations (default: the authors' 128; 32 on halfcheetah;
     16 is the CPU scale)."""
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        # A run whose config predates the field was trained with value tokens visible.
+        return super().from_dict({"mask_values": False, **values})
 
     def __post_init__(self) -> None:
         if self.family != "tt":

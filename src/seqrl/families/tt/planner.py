@@ -7,9 +7,10 @@ environment-major, so each environment keeps its own beam and nothing goes back 
 
 Per planned step t (the authors' `beam_plan`):
 1. every beam is copied `expansion` times;
-2. the action tokens are sampled one by one, from the model's distribution filtered to the
-   smallest set of most likely bins holding `action_cdf` of the mass (or to the `action_top_k`
-   most likely);
+2. the action tokens are sampled one by one, from the model's distribution with its least
+   likely bins dropped while their mass stays below `action_cdf` (the authors' `cdf_act`: 0.6
+   keeps roughly the most likely 40% of the mass), then optionally cut to the `action_top_k`
+   most likely;
 3. the reward and value tokens are taken greedily, and their *expected* values under the
    predicted distributions give r_t and V_t;
 4. candidates are scored by sum_{i<=t} discount^i r_i + discount^(t+1) V_t (reward mode) or by
@@ -64,7 +65,7 @@ class PlannerSettings:
         if self.mode not in ("reward", "likelihood"):
             raise ConfigError(f"unknown --plan-mode {self.mode!r}; choose reward or likelihood")
         if self.action_cdf is not None and not 0.0 < self.action_cdf <= 1.0:
-            raise ConfigError(f"--action-cdf must be in (0, 1], got {self.action_cdf}")
+            raise ConfigError(f"--action-cdf is the probability mass to drop, in (0, 1], got {self.action_cdf}")
         if self.action_top_k is not None and self.action_top_k < 1:
             raise ConfigError(f"--action-top-k must be >= 1, got {self.action_top_k}")
         if not 0.0 < self.discount <= 1.0:
@@ -184,17 +185,26 @@ class TokenDecoder:
 
 # --------------------------------------------------------------------------- sampling
 def filter_logits(logits: torch.Tensor, cdf: float | None, top_k: int | None) -> torch.Tensor:
-    """Logits outside the `top_k` most likely bins, or outside the smallest most-likely set
-    holding at least `cdf` of the probability, set to -inf (the most likely bin always stays)."""
+    """The authors' `filter_cdf`, then their `top_k_logits` (trajectory/search/sampling.py).
+
+    `cdf` is the mass to DROP: bins are sorted from least to most likely, and every bin at most
+    as likely as the last one whose cumulative mass is still below `cdf` is set to -inf (when no
+    cumulative mass is below `cdf`, the least likely bin and its ties, as their argmax does). So
+    cdf = 0.6 keeps about the most likely 40% of the mass. Then only the `top_k` most likely
+    bins stay. One deliberate difference: where the authors' filter would drop every bin (the
+    most likely bins tie and hold less than 1 - cdf between them), theirs samples uniformly over
+    all bins, and this keeps the most likely ones."""
+    if cdf is not None:
+        probs = logits.softmax(-1)  # (R, bins)
+        ascending = probs.sort(-1).values
+        below = ascending.cumsum(-1) < cdf
+        last_below = (below * torch.arange(probs.shape[-1], device=probs.device)).argmax(-1, keepdim=True)  # (R, 1)
+        drop = probs <= ascending.gather(-1, last_below)
+        drop &= probs < probs.max(-1, keepdim=True).values  # the most likely bin always stays
+        logits = logits.masked_fill(drop, float("-inf"))
     if top_k is not None:
         kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
-    if cdf is not None and cdf < 1.0:
-        probs, order = torch.sort(logits.softmax(-1), dim=-1, descending=True)
-        mass_before = probs.cumsum(-1) - probs  # mass of the more likely bins
-        drop_sorted = mass_before >= cdf
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
     return logits
 
 
