@@ -140,3 +140,54 @@ def test_seqrl_sweep_prints_plain_progress_lines_when_not_a_terminal(tmp_path, m
     view.refresh()
     view.stop()
     assert stderr.getvalue().splitlines()[-1].startswith(f"sweep plain: 0/2 runs (0%) running={name} step 2/4 loss 0.5 |")
+
+
+def test_step_time_estimate_times_steps_after_the_first_and_prints_the_whole_run():
+    from seqrl.progress import StepTimeEstimate
+
+    out, clock = io.StringIO(), FakeClock()
+    estimate = StepTimeEstimate(first_step=10, total=1010, timed=3, file=out, clock=clock)
+    clock.now += 60.0  # the first step's one-off costs are not timed
+    estimate.step_done(11)
+    for step in (12, 13):
+        clock.now += 2.0
+        estimate.step_done(step)
+        assert out.getvalue() == ""
+    clock.now += 2.0
+    estimate.step_done(14)
+    assert estimate.seconds_per_step == pytest.approx(2.0)
+    assert out.getvalue().strip() == ("estimated 2 s/step (steps 12-14 timed): 1000 steps take about 33m20s, "
+                                      "without evaluations")
+    estimate.step_done(15)  # printed once
+    assert len(out.getvalue().splitlines()) == 1
+
+
+def test_step_time_estimate_is_silent_when_disabled_or_too_short():
+    from seqrl.progress import StepTimeEstimate
+
+    for kwargs in (dict(first_step=0, total=100, enabled=False), dict(first_step=0, total=4)):
+        out = io.StringIO()
+        estimate = StepTimeEstimate(file=out, clock=FakeClock(), **kwargs)
+        for step in range(1, 6):
+            estimate.step_done(step)
+        assert out.getvalue() == ""
+
+
+def test_evaluation_progress_moves_with_environment_steps_within_an_episode(monkeypatch: pytest.MonkeyPatch):
+    from seqrl.evaluation.evaluate import _EpisodeProgress
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    counter = _EpisodeProgress("eval run", episodes=4)
+    counter.progress.every = 0.0  # a line on every update
+    counter(4)  # reset: four episodes running
+    for _ in range(5):  # five steps, none finished
+        counter(4)
+    lines = out.getvalue().splitlines()
+    assert "0/4 episodes" in lines[-1] and "env_step=5" in lines[-1]
+    counter(3)  # one ends at step 6
+    assert "1/4 episodes" in out.getvalue().splitlines()[-1] and "env_step=6" in out.getvalue().splitlines()[-1]
+    counter(4)  # the next condition's reset starts the count again
+    counter(4)
+    assert "env_step=1" in out.getvalue().splitlines()[-1]
+    counter.close()

@@ -30,7 +30,7 @@ from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import CheckpointError
 from seqrl.families import config_from_dict, family_of
 from seqrl.models.spec import DataSpec
-from seqrl.progress import Progress
+from seqrl.progress import Progress, StepTimeEstimate
 from seqrl.validation import warmup_warning
 from seqrl.runs import CONFIG_FILE, METADATA_FILE, METRICS_FILE, MetricsLog, environment_metadata, write_json_atomic
 from seqrl.runtime import autocast_context, bf16_supported, resolve_device  # noqa: F401 (re-exported)
@@ -257,6 +257,7 @@ def train(
         })
 
     progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=cfg.progress)
+    estimate = StepTimeEstimate(first_step=step, total=cfg.steps, enabled=cfg.progress, file=progress.file)
     model.train()
     loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
     term_sums: dict[str, torch.Tensor] = {}
@@ -281,6 +282,7 @@ def train(
                 term_sums[name] = term_sums.get(name, 0.0) + value.detach().float()
             loss_count += 1
             progress.update()
+            estimate.step_done(step)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.perf_counter()
                 record = {

@@ -86,3 +86,27 @@ def test_quantile_bins_never_collapse_on_repeated_values():
     for edges in disc.edges:
         assert (np.diff(edges) > 0).all()
     assert disc.bins_per_feature[1] == 1  # a constant column gets one bin, not ten empty ones
+
+
+def test_termination_penalty_follows_the_task_unless_given():
+    """LunarLander terminates on a landing too (+100): the authors' -100 would turn it into a crash."""
+    import dataclasses
+
+    from seqrl.errors import ConfigError
+    from seqrl.families.tt.config import TTConfig
+
+    assert TTConfig(dataset="hopper-medium").terminal_reward == -100.0
+    assert TTConfig(dataset="lunarlander-medium-expert").terminal_reward is None
+    assert TTConfig(dataset="lunarlander-medium-expert", termination_penalty=-50.0).terminal_reward == -50.0
+    assert TTConfig(dataset="hopper-medium", termination_penalty="none").terminal_reward is None
+    # the run directory records the value used
+    assert TTConfig(dataset="hopper-medium").resolved().termination_penalty == -100.0
+    assert TTConfig(dataset="lunarlander-medium").resolved().termination_penalty == "none"
+    # configs written when None meant "keep the rewards" still mean it; a missing mask_values was False
+    stored = dataclasses.asdict(TTConfig(dataset="hopper-medium"))
+    stored.pop("mask_values")
+    old = TTConfig.from_dict({**stored, "termination_penalty": None})
+    assert old.terminal_reward is None and old.mask_values is False
+    for bad in (float("nan"), float("inf"), "sometimes"):
+        with pytest.raises(ConfigError, match="termination-penalty"):
+            TTConfig(dataset="hopper-medium", termination_penalty=bad)

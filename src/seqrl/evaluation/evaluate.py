@@ -572,17 +572,23 @@ def evaluate_run(
 
 class _EpisodeProgress:
     """An `on_step` callback counting finished episodes on a `seqrl.progress.Progress`
-    (a bar on a terminal, a plain line every 30 s otherwise)."""
+    (a bar on a terminal, a plain line every 30 s otherwise), with the environment step the
+    running episodes have reached, so that the display moves within an episode too (a planner
+    can take seconds a step, and an episode a thousand steps)."""
 
     def __init__(self, desc: str, episodes: int) -> None:
         from seqrl.progress import Progress
 
         self.progress = Progress(episodes, desc, unit="episode")
         self.live: int | None = None
+        self.env_step = 0
 
     def __call__(self, live: int) -> None:
         if self.live is not None and live <= self.live:  # not the reset of the next condition
-            self.progress.update(self.live - live, running=live)
+            self.env_step += 1
+            self.progress.update(self.live - live, running=live, env_step=self.env_step)
+        else:
+            self.env_step = 0
         self.live = live if live else None
 
     def close(self) -> None:

@@ -90,6 +90,9 @@ class TrajectoryTransformerFamily(Family):
     config_class = TTConfig
     model_names = ("tt",)
 
+    def resolve(self, cfg: TTConfig) -> TTConfig:
+        return cfg.resolved()
+
     def make_spec(self, cfg: TTConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from seqrl.config import LMInitConfig
 from seqrl.errors import ConfigError
 from seqrl.validation import check_run_numbers
+
+
+# Per-task defaults of fields left at "task" (keyed by task family, as seqrl.config.task_preset reads them).
+TT_TASK_PRESETS: dict[str, dict[str, Any]] = {
+    "lunarlander": {"termination_penalty": "none"},
+}
+DEFAULT_TERMINATION_PENALTY = -100.0  # trajectory-transformer's config/offline.py
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,12 @@ class TTConfig(LMInitConfig):
     """Bin edges at data quantiles (the authors' code) or on a uniform grid (the paper)."""
     discount: float = 0.99
     """Discount of the value token V_t (the reward-to-go from t+1 on)."""
-    termination_penalty: float | None = -100.0
-    """Reward that replaces the last reward of an episode that ended in a terminal state (None: keep it)."""
+    termination_penalty: float | Literal["none", "task"] = "task"
+    """Reward that replaces the last reward of an episode that ended in a terminal state, so the
+    model learns what falling over costs (none: keep it). task: the task's preset (TT_TASK_PRESETS):
+    the authors' -100 for locomotion, where an episode terminates only when the agent falls, and
+    none for LunarLander, whose episodes also terminate when the lander comes to rest after a
+    landing (+100), which a penalty would turn into a crash. The run directory records the value used."""
     sequence_length: int = 10
     """Transitions per training window (the model's context is this many transitions, minus one token)."""
     step: int = 1
@@ -94,7 +106,28 @@ class TTConfig(LMInitConfig):
     @classmethod
     def from_dict(cls, values: dict):
         # A run whose config predates the field was trained with value tokens visible.
-        return super().from_dict({"mask_values": False, **values})
+        values = {"mask_values": False, **values}
+        if values.get("termination_penalty", 0.0) is None:  # written before "none" replaced None
+            values["termination_penalty"] = "none"
+        return super().from_dict(values)
+
+    def resolved(self) -> "TTConfig":
+        """This config with fields left at "task" set from the dataset's task preset."""
+        import dataclasses
+
+        from seqrl.config import task_preset
+
+        if self.termination_penalty != "task":
+            return self
+        preset = task_preset(self.dataset, TT_TASK_PRESETS)
+        return dataclasses.replace(self, termination_penalty=preset.get("termination_penalty",
+                                                                        DEFAULT_TERMINATION_PENALTY))
+
+    @property
+    def terminal_reward(self) -> float | None:
+        """The reward a terminal transition gets (None: its own), the task preset applied."""
+        value = self.resolved().termination_penalty
+        return None if value == "none" else float(value)
 
     def __post_init__(self) -> None:
         if self.family != "tt":
@@ -129,6 +162,11 @@ class TTConfig(LMInitConfig):
                 raise ConfigError(f"--{name.replace('_', '-')} must be distinct dimensions >= 0, got {list(dims)}")
         if self.goal_dims is not None and not self.goal_dims:
             raise ConfigError("--goal-dims needs at least one dimension")
+        if isinstance(self.termination_penalty, str):
+            if self.termination_penalty not in ("none", "task"):
+                raise ConfigError(f"--termination-penalty must be a number, none or task, got {self.termination_penalty!r}")
+        elif not math.isfinite(self.termination_penalty):
+            raise ConfigError(f"--termination-penalty must be a finite reward (or none, task), got {self.termination_penalty}")
         for name in ("action_weight", "reward_weight", "value_weight"):
             value = getattr(self, name)
             if not value >= 0 or value == float("inf"):

@@ -3,7 +3,9 @@ discretized per dimension, and windows of them as flat token sequences.
 
 Choices (the authors' code's, each an option on TTConfig):
 - the last reward of an episode that ended in a terminal state is replaced by
-  `termination_penalty` (-100), so the model learns what falling over costs;
+  `termination_penalty` (-100 on locomotion tasks, where termination means a fall; LunarLander
+  keeps its rewards, as its episodes also terminate on a landing), so the model learns what
+  falling over costs;
 - the value token is V_t = sum_{k > t} discount^(k-t-1) r_k: the reward-to-go from t+1 on, within
   the episode (0 at its last step);
 - a window is `sequence_length` transitions starting at any transition (stride 1), taking every
@@ -74,7 +76,7 @@ def run_transitions(dataset: TrajectoryDataset, cfg: Any) -> np.ndarray:
 
     goal_conditioned = getattr(cfg, "goal", "none") != "none"
     layout = goal_layout(cfg, dataset.observations.shape[1])
-    return joined_transitions(dataset, cfg.discount, cfg.termination_penalty, state_columns=layout.state_columns,
+    return joined_transitions(dataset, cfg.discount, cfg.terminal_reward, state_columns=layout.state_columns,
                               rewards=not goal_conditioned)
 
 

@@ -35,7 +35,7 @@ def tt_open_loop(model: Any, cfg: Any, discretizer: Any, dataset: Any, starts: n
     device = next(model.parameters()).device
     d = model.discretizer
     obs_dim, act_dim, T = model.observation_dim, model.action_dim, model.transition_dim
-    joined = joined_transitions(dataset, cfg.discount, cfg.termination_penalty)
+    joined = joined_transitions(dataset, cfg.discount, cfg.terminal_reward)
     tokens = d.encode(torch.from_numpy(joined).to(device))  # (N, T) the data as the model was trained on it
     starts_t = torch.as_tensor(starts, device=device)
     history = tokens[starts_t[:, None] + torch.arange(-context, 0, device=device)].flatten(1)  # (n, context*T)
