@@ -19,3 +19,30 @@ def test_family_help_names_the_command_and_lists_the_familys_flags(argv, prog, f
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: {prog} ") and flag in out
+
+
+def test_tt_size_preset_fills_flags_and_the_users_own_flags_win(monkeypatch):
+    import seqrl.train
+    from seqrl.families.tt.config import SIZE_PRESETS, TTConfig
+
+    seen = []
+    monkeypatch.setattr(seqrl.train, "train_command", lambda cfg, threads=None: seen.append(cfg))
+    main(["train", "--family", "tt", "--dataset", "lunarlander-medium-expert", "--preset", "cpu", "--steps", "10"])
+    cfg = seen[-1]
+    assert cfg.embed_dim == SIZE_PRESETS["cpu"]["embed_dim"] and cfg.n_layers == SIZE_PRESETS["cpu"]["n_layers"]
+    assert cfg.steps == 10  # given after the preset: the user's value
+    assert cfg == TTConfig.from_preset("cpu", dataset="lunarlander-medium-expert", steps=10)
+    main(["train", "--family", "tt", "--dataset", "hopper-medium", "--preset=authors"])
+    assert seen[-1] == TTConfig(dataset="hopper-medium")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--family", "tt", "--dataset", "x", "--preset", "huge"], "unknown --preset 'huge'; choose one of authors, cpu"),
+    (["train", "--family", "bc", "--dataset", "x", "--preset", "cpu"], "family bc has none"),
+    (["train", "--family", "tt", "--dataset", "x", "--preset", "cpu", "--preset", "authors"], "give it once"),
+])
+def test_bad_presets_are_refused_by_name(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -63,8 +63,36 @@ def _train_of_family(argv: list[str], prog: str = "seqrl train") -> bool:
         config_class = get_family(family).config_class
     except ConfigError as exc:
         raise ConfigError(f"unknown --family {family!r}: {exc}") from None
-    tyro.cli(family_train_command(config_class), args=argv[1:], prog=prog)
+    args = _expand_preset(argv[1:], family)
+    tyro.cli(family_train_command(config_class), args=args, prog=prog)
     return True
+
+
+def _expand_preset(args: list[str], family: str) -> list[str]:
+    """`--preset NAME` replaced by the preset's flags, put first so the user's own flags win.
+
+    Only the Trajectory Transformer has named sizes (seqrl.families.tt.config.SIZE_PRESETS)."""
+    names = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--preset"]
+    names += [a.split("=", 1)[1] for a in args if a.startswith("--preset=")]
+    if not names:
+        return args
+    from seqrl.errors import ConfigError
+
+    if family != "tt":
+        raise ConfigError(f"--preset names a Trajectory Transformer size; family {family} has none")
+    if len(names) > 1:
+        raise ConfigError(f"--preset given {len(names)} times; give it once")
+    from seqrl.families.tt.config import preset_flags
+
+    rest, skip = [], False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+        elif a == "--preset":
+            skip = True
+        elif not a.startswith("--preset="):
+            rest.append(a)
+    return preset_flags(names[0]) + rest
 
 
 def main(argv: list[str] | None = None) -> None:

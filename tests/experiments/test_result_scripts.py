@@ -292,3 +292,36 @@ def test_repeat_at_commit_refuses_an_output_that_already_holds_the_run(tmp_path,
         _run_script("repeat_at_commit", ["HEAD", "experiments/paper.yaml", "main/x/s0", "--output", str(tmp_path)],
                     capsys)
     assert not (tmp_path / "checkout").exists()
+
+
+def test_tt_action_context_compares_greedy_actions_and_values_with_the_data_by_context_length(tmp_path):
+    from seqrl.train import train
+
+    from ..models.conftest import make_dataset
+    from ..tt.conftest import tiny_tt_config
+
+    script = _load_script("tt_action_context")
+    data = make_dataset(obs_dim=3, act_dim=2, episodes=8)
+    run = train(tiny_tt_config(tmp_path, steps=20), dataset=data)
+    half = data.num_transitions // 2
+    rows = script.action_context_errors(str(run.run_dir), [0, 2], [("first", 0, half), ("second", half, data.num_transitions)],
+                                        windows=30, dataset=data)
+    assert [(r["slice"], r["context"]) for r in rows] == [("first", 0), ("first", 2), ("second", 0), ("second", 2)]
+    for row in rows:
+        assert 0 < row["windows"] <= 30
+        assert len(row["action_mse_over_var"]) == 2 and all(np.isfinite(row["action_mse_over_var"]))
+        assert -1.0 <= row["value_corr"] <= 1.0 and row["value_mae"] >= 0 and row["value_std"] > 0
+
+
+def test_quantized_heuristic_lands_the_lander_through_fine_bins_and_not_through_one():
+    from seqrl.collect.policies import LunarLanderHeuristic
+    from seqrl.collect.rollout import collect
+
+    script = _load_script("lunarlander_quantized_heuristic")
+    data = collect("LunarLanderContinuous-v3", LunarLanderHeuristic(), 1000, n_envs=2, seed=0)
+    data.metadata.update(env_id="LunarLanderContinuous-v3", ref_min_score=-243.5, ref_max_score=288.0)
+    plain = script.heuristic_score("unused", None, "states", episodes=2, data=data)
+    assert plain > 80  # the expert itself
+    assert script.heuristic_score("unused", 100, "states", episodes=2, data=data) > 80
+    # two bins per dimension: every state decodes to one of two means, and the controller is nearly blind
+    assert script.heuristic_score("unused", 2, "states", episodes=2, data=data) < plain - 30

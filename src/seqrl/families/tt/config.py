@@ -17,6 +17,16 @@ TT_TASK_PRESETS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_TERMINATION_PENALTY = -100.0  # trajectory-transformer's config/offline.py
 
+# Named sizes: `seqrl train --family tt --preset NAME ...` (flags after it still win) or
+# `TTConfig.from_preset(NAME, dataset=...)`. The run directory records the values, not the name.
+SIZE_PRESETS: dict[str, dict[str, Any]] = {
+    # trajectory-transformer's config/offline.py: the fidelity setting (about 8 s a step on a 2-core CPU).
+    "authors": {},
+    # Learns LunarLander in minutes on 2 CPU cores (docs/RESULTS.md, the TT section, measures it).
+    "cpu": dict(embed_dim=64, n_layers=2, n_heads=2, sequence_length=5, batch_size=64, learning_rate=1e-3,
+                warmup_steps=200, steps=8000, eval_horizon=5, eval_beam_width=16),
+}
+
 
 @dataclass(frozen=True)
 class TTConfig(LMInitConfig):
@@ -104,6 +114,11 @@ class TTConfig(LMInitConfig):
     16 is the CPU scale)."""
 
     @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "TTConfig":
+        """A config of the named size (SIZE_PRESETS), with `overrides` on top."""
+        return cls(**{**size_preset(name), **overrides})
+
+    @classmethod
     def from_dict(cls, values: dict):
         # A run whose config predates the field was trained with value tokens visible.
         values = {"mask_values": False, **values}
@@ -171,3 +186,18 @@ class TTConfig(LMInitConfig):
             value = getattr(self, name)
             if not value >= 0 or value == float("inf"):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+
+
+def size_preset(name: str) -> dict[str, Any]:
+    """The fields of a named size preset; an unknown name is refused with the known ones."""
+    if name not in SIZE_PRESETS:
+        raise ConfigError(f"unknown --preset {name!r}; choose one of {', '.join(SIZE_PRESETS)}")
+    return dict(SIZE_PRESETS[name])
+
+
+def preset_flags(name: str) -> list[str]:
+    """A size preset as `seqrl train` flags (placed before the user's, which then win)."""
+    flags = []
+    for key, value in size_preset(name).items():
+        flags += [f"--{key.replace('_', '-')}", str(value)]
+    return flags
