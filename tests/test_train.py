@@ -161,3 +161,36 @@ def test_tensorboard_events_are_written(tmp_path, tiny_dataset):
     pytest.importorskip("tensorboard")
     result = train(tiny_config(tmp_path, steps=4, tensorboard=True), dataset=tiny_dataset)
     assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_one_writer_per_run_directory_across_real_processes(tmp_path):
+    """A second trainer (or an evaluation that would write eval.json) is refused by name while
+    another process holds the run directory; the holder's death (kill -9) releases it."""
+    import subprocess
+    import sys
+
+    from seqrl.errors import CheckpointError
+    from seqrl.evaluation.evaluate import evaluate_run
+
+    from .models.conftest import make_dataset, tiny_config
+
+    data = make_dataset()
+    run_dir = tmp_path / "run"
+    train(tiny_config(tmp_path, steps=4, checkpoint_every=2), dataset=data)  # a finished run to evaluate
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from seqrl.runs import RunLock; lock = RunLock(sys.argv[1]).__enter__(); "
+                               "print('locked', flush=True); time.sleep(120)", str(run_dir)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+        with pytest.raises(CheckpointError, match=rf"is in use by process {holder.pid} \(training, "):
+            train(tiny_config(tmp_path, steps=6, checkpoint_every=2, resume=True), dataset=data)
+        with pytest.raises(CheckpointError, match=rf"in use by process {holder.pid}.* before evaluating there"):
+            evaluate_run(run_dir, episodes=1)
+        assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    resumed = train(tiny_config(tmp_path, steps=6, checkpoint_every=2, resume=True), dataset=data)
+    assert resumed.step == 6

@@ -166,3 +166,104 @@ def test_seqrl_report_on_only_unfinished_runs_exits_2_and_says_why(tmp_path, cap
     assert exit_info.value.code == 2
     assert "1 unfinished run(s) left out (--include-unfinished" in capsys.readouterr().err
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize(
+    ("family", "args", "message"),
+    [
+        ("tt", ["--lora-rank", "-1"], "--lora-rank must be >= 0, got -1"),
+        ("tt", ["--lora-alpha", "nan"], "--lora-alpha must be a finite number > 0, got nan"),
+        ("dt", ["--lora-alpha", "nan"], "--lora-alpha must be a finite number > 0, got nan"),
+        ("tt", ["--trunk-learning-rate", "nan"], "--trunk-learning-rate must be a finite number > 0, got nan"),
+        ("tt", ["--lora-rank", "2", "--freeze-trunk"], "choose one"),
+        ("tt", ["--termination-penalty", "nan"], "--termination-penalty must be a finite reward"),
+    ],
+)
+def test_lm_init_flags_are_checked_for_every_family_before_anything_is_written(family, args, message, tmp_path,
+                                                                               capsys):
+    """The LM-init checks live on the config class the DT and the TT share."""
+    from seqrl.cli import main
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--family", family, "--dataset", "no-such-dataset", "--run-dir", str(run_dir), *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not run_dir.exists()
+
+
+def test_a_loss_that_becomes_nan_is_a_seqrl_error_naming_the_steps_and_keeping_the_last_checkpoint(tmp_path):
+    import torch
+
+    from seqrl.checkpoint import load_checkpoint
+    from seqrl.errors import TrainingError
+    from seqrl.train import train
+
+    from .models.conftest import make_dataset, tiny_config
+
+    calls = {"n": 0}
+
+    def poison(model):
+        honest = model.loss_terms
+
+        def loss_terms(batch):
+            calls["n"] += 1
+            loss, terms = honest(batch)
+            return (loss * math.nan if calls["n"] >= 3 else loss), terms  # from step 3 on
+
+        model.loss_terms = loss_terms
+
+    cfg = tiny_config(tmp_path, steps=10, log_every=2, checkpoint_every=2)
+    with pytest.raises(TrainingError, match=r"loss became nan between steps 3 and 4; the checkpoint of step 2 is "
+                                            r"intact \(--resume continues from it\)\. Likely causes: a learning rate"):
+        train(cfg, dataset=make_dataset(), prepare_model=poison)
+    payload = load_checkpoint(tmp_path / "run")
+    assert payload["step"] == 2
+    assert all(torch.isfinite(v).all() for v in payload["model"].values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "RUN", "--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["eval", "RUN", "--targets", "nan"], "every value of --targets must be a finite number, got nan"),
+        (["eval", "RUN", "--targets", "3600", "inf"], "every value of --targets must be a finite number, got inf"),
+        (["eval", "RUN", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+        (["collect", "lunarlander-medium", "--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["collect", "--env", "LunarLanderContinuous-v3", "--policy", "random", "--env-kwargs", "foo=1"],
+         "--env-kwargs foo=1 do not fit LunarLanderContinuous-v3"),
+    ],
+)
+def test_eval_and_collect_refuse_bad_numbers_and_env_arguments_before_any_work(argv, message, tmp_path, monkeypatch,
+                                                                               capsys):
+    from seqrl.cli import main
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "eval.json").write_text('{"kept": true}')
+    argv = [str(run_dir) if a == "RUN" else a for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert (run_dir / "eval.json").read_text() == '{"kept": true}'
+    assert not (tmp_path / "datasets").exists() or not any((tmp_path / "datasets").rglob("*.hdf5"))
+
+
+def test_resume_with_fewer_steps_than_the_checkpoint_is_refused_and_config_kept(tmp_path):
+    import json
+
+    from seqrl.train import train
+
+    from .models.conftest import make_dataset, tiny_config
+
+    data = make_dataset()
+    train(tiny_config(tmp_path, steps=6, checkpoint_every=2), dataset=data)
+    config = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(ConfigError, match=r"is at step 6, past --steps 4: a resumed run can only go on; give --steps 6"):
+        train(tiny_config(tmp_path, steps=4, checkpoint_every=2, resume=True), dataset=data)
+    assert (tmp_path / "run" / "config.json").read_text() == config
+    assert json.loads(config)["steps"] == 6

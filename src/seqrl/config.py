@@ -148,6 +148,33 @@ class LMInitConfig(RunConfig):
     cotrain_context: int = 128
     """Tokens per co-training window."""
 
+    def _check_lm_init_fields(self) -> None:
+        """Checks of these fields, for every family whose config derives from this class."""
+        from seqrl.init import parse_init
+        from seqrl.validation import require_in_range, require_int
+
+        parse_init(self.init)
+        if self.init_positions not in ("timestep", "drop"):
+            raise ConfigError(f"unknown --init-positions {self.init_positions!r}; choose timestep or drop")
+        if self.activation not in ("gelu", "gelu_tanh"):
+            raise ConfigError(f"unknown --activation {self.activation!r}; choose gelu or gelu_tanh")
+        if self.trunk_learning_rate is not None:
+            require_in_range("trunk_learning_rate", self.trunk_learning_rate, 0.0, lo_open=True)
+        require_int("lora_rank", self.lora_rank, 0)
+        require_in_range("lora_alpha", self.lora_alpha, 0.0, lo_open=True)
+        if self.lora_rank and self.freeze_trunk:
+            raise ConfigError("--lora-rank trains adapters inside the trunk; --freeze-trunk freezes all of it: choose one")
+        for name in ("align_weight", "cotrain_weight"):
+            require_in_range(name, getattr(self, name), 0.0)
+        require_int("align_clusters", self.align_clusters, 1)
+        require_int("align_anneal_steps", self.align_anneal_steps, 1)
+        require_int("cotrain_batch_size", self.cotrain_batch_size, 1)
+        require_int("cotrain_context", self.cotrain_context, 1)
+        if self.align_weight and self.init.split(":", 1)[0] not in ("gpt2", "lm"):
+            raise ConfigError("--align-weight needs a language model's token embeddings: pass --init gpt2:DIR or lm:RUN_DIR")
+        if self.cotrain_weight and self.init.split(":", 1)[0] not in ("gpt2", "lm"):
+            raise ConfigError("--cotrain-weight needs a language model: pass --init gpt2:DIR or lm:RUN_DIR")
+
 
 @dataclass(frozen=True)
 class TrainConfig(LMInitConfig):
@@ -239,31 +266,6 @@ class TrainConfig(LMInitConfig):
         if self.max_action_features and self.model == "continuous":
             raise ConfigError("--max-action-features applies to tokenized and spread models; the continuous model's "
                               "action embedding is one linear map of the whole action")
-
-    def _check_lm_init_fields(self) -> None:
-        from seqrl.init import parse_init
-        from seqrl.validation import require_in_range, require_int
-
-        parse_init(self.init)
-        if self.init_positions not in ("timestep", "drop"):
-            raise ConfigError(f"unknown --init-positions {self.init_positions!r}; choose timestep or drop")
-        if self.activation not in ("gelu", "gelu_tanh"):
-            raise ConfigError(f"unknown --activation {self.activation!r}; choose gelu or gelu_tanh")
-        if self.trunk_learning_rate is not None:
-            require_in_range("trunk_learning_rate", self.trunk_learning_rate, 0.0, lo_open=True)
-        require_int("lora_rank", self.lora_rank, 0)
-        if self.lora_rank and self.freeze_trunk:
-            raise ConfigError("--lora-rank trains adapters inside the trunk; --freeze-trunk freezes all of it: choose one")
-        for name in ("align_weight", "cotrain_weight"):
-            require_in_range(name, getattr(self, name), 0.0)
-        require_int("align_clusters", self.align_clusters, 1)
-        require_int("align_anneal_steps", self.align_anneal_steps, 1)
-        require_int("cotrain_batch_size", self.cotrain_batch_size, 1)
-        require_int("cotrain_context", self.cotrain_context, 1)
-        if self.align_weight and self.init.split(":", 1)[0] not in ("gpt2", "lm"):
-            raise ConfigError("--align-weight needs a language model's token embeddings: pass --init gpt2:DIR or lm:RUN_DIR")
-        if self.cotrain_weight and self.init.split(":", 1)[0] not in ("gpt2", "lm"):
-            raise ConfigError("--cotrain-weight needs a language model: pass --init gpt2:DIR or lm:RUN_DIR")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":

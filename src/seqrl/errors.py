@@ -15,3 +15,7 @@ class CheckpointError(SeqRLError):
 
 class ConfigError(SeqRLError):
     """A configuration value is unknown or out of range."""
+
+
+class TrainingError(SeqRLError):
+    """Training cannot go on (the loss became NaN or infinite); the last checkpoint is intact."""

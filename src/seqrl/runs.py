@@ -125,3 +125,53 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def iter_run_dirs(root: Path) -> Iterable[Path]:
     """Every run directory (one holding config.json) under `root`, sorted."""
     return sorted(p.parent for p in Path(root).rglob(CONFIG_FILE))
+
+
+LOCK_FILE = ".seqrl.lock"
+
+
+class RunLock:
+    """One writer per run directory: an exclusive `flock` on RUN_DIR/.seqrl.lock, held while a
+    trainer (or an evaluation writing eval.json) works there, with the holder's PID in the file.
+
+    A second writer is refused at once with a CheckpointError naming the holder, instead of two
+    processes interleaving config.json, metrics and checkpoints. The kernel drops the lock when
+    its process dies (kill -9 included), so a crashed run never leaves a stale lock behind.
+    Where flock does not exist (Windows), nothing is locked.
+    """
+
+    def __init__(self, run_dir: Path | str, what: str = "training") -> None:
+        self.run_dir, self.what = Path(run_dir), what
+        self._file = None
+
+    def __enter__(self) -> "RunLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        from seqrl.errors import CheckpointError
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.run_dir / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise CheckpointError(f"{self.run_dir} is in use by {holder}; wait for it to finish (or stop it) before "
+                                  f"{self.what} there, or choose another --run-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} ({self.what}, {socket.gethostname()})")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._file is not None:
+            import fcntl
+
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

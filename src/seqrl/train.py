@@ -27,12 +27,13 @@ from seqrl.checkpoint import (
 )
 from seqrl.config import RunConfig, TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset
-from seqrl.errors import CheckpointError
+from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import config_from_dict, family_of
 from seqrl.models.spec import DataSpec
 from seqrl.progress import Progress, StepTimeEstimate
 from seqrl.validation import warmup_warning
-from seqrl.runs import CONFIG_FILE, METADATA_FILE, METRICS_FILE, MetricsLog, environment_metadata, write_json_atomic
+from seqrl.runs import (CONFIG_FILE, METADATA_FILE, METRICS_FILE, MetricsLog, RunLock, environment_metadata,
+                        write_json_atomic)
 from seqrl.runtime import autocast_context, bf16_supported, resolve_device  # noqa: F401 (re-exported)
 
 # Fields a resumed run may take from the new command line; everything else comes from the
@@ -167,6 +168,10 @@ def train(
     if cfg.resume and ckpt_file.exists():
         payload = load_checkpoint(ckpt_file)
         cfg = _merge_resumed_config(config_from_dict(payload["config"]), cfg)
+        if int(payload["step"]) > cfg.steps:
+            # Resuming would write a config.json of fewer steps than its checkpoint has taken.
+            raise ConfigError(f"{run_dir} is at step {payload['step']}, past --steps {cfg.steps}: a resumed run "
+                              f"can only go on; give --steps {payload['step']} or more")
     elif ckpt_file.exists():
         raise CheckpointError(
             f"{run_dir} already holds a run (checkpoint at step "
@@ -221,112 +226,134 @@ def train(
     else:
         torch.manual_seed(cfg.seed + 1)  # dropout stream, apart from the init stream
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
-    write_json_atomic(run_dir / METADATA_FILE, {
-        **environment_metadata(str(device)),
-        "family": family.tag,
-        "spec": spec.to_dict(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "trainable_parameters": sum(p.numel() for p in params),
-        **({"init": init_summary} if init_summary else {}),
-        **(extra_metadata or {}),
-    })
-    metrics = MetricsLog(run_dir / METRICS_FILE, resume_step=step if payload is not None else None)
-    writer = None
-    if cfg.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run_dir / "tensorboard"))
-
-    sampler = family.build_sampler(cfg, dataset, spec, artefacts)
-    loss_fn = torch.compile(model.loss_terms) if cfg.compile else model.loss_terms
-    autocast = autocast_context(cfg.precision, device)
-
-    def save() -> None:
-        save_checkpoint(ckpt_file, {
-            "family": family.tag,
-            "step": step,
-            "config": cfg.to_dict(),
-            "spec": spec.to_dict(),
-            family.artefacts_key: family.artefacts_to_payload(artefacts),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(rng),
-        })
-
-    progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=cfg.progress)
-    estimate = StepTimeEstimate(first_step=step, total=cfg.steps, enabled=cfg.progress, file=progress.file)
-    model.train()
-    loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
-    term_sums: dict[str, torch.Tensor] = {}
-    loss_count, tick = 0, time.perf_counter()
-    eval_envs = None
+    # One writer per run directory, from its first file to the last checkpoint.
+    lock = RunLock(run_dir).__enter__()
     try:
-        while step < cfg.steps:
-            batch = sampler.sample(cfg.batch_size, rng).to_torch(device)
-            with autocast:
-                loss, terms = loss_fn(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # Clip after backward, on the gradients just computed (torchrl's DT clipped before
-            # backward, which clips nothing).
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
-            optimizer.step()
-            lr = scheduler.get_last_lr()[0]  # the rate this step used
-            scheduler.step()
-            step += 1
-            loss_sum += loss.detach()
-            for name, value in terms.items():
-                term_sums[name] = term_sums.get(name, 0.0) + value.detach().float()
-            loss_count += 1
-            progress.update()
-            estimate.step_done(step)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                now = time.perf_counter()
-                record = {
-                    "step": step,
-                    "loss": float(loss_sum) / loss_count,
-                    **{f"loss/{name}": float(total) / loss_count for name, total in term_sums.items()},
-                    "lr": lr,
-                    "grad_norm": float(grad_norm),
-                    "steps_per_sec": loss_count / max(now - tick, 1e-9),
-                }
-                if not math.isfinite(record["loss"]):
-                    raise FloatingPointError(f"loss became {record['loss']} at step {step}; lower --learning-rate")
-                metrics.write(record)
-                if writer is not None:
-                    for key, value in record.items():
-                        if key != "step":
-                            writer.add_scalar(f"train/{key}", value, step)
-                progress.set_postfix(loss=f"{record['loss']:.4f}")
-                loss_sum.zero_()
-                term_sums = {}
-                loss_count, tick = 0, now
-            if cfg.eval_every and step % cfg.eval_every == 0:
-                if eval_envs is None:  # built at the first evaluation, reused by the later ones
-                    from seqrl.evaluation.evaluate import make_eval_envs
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
+        write_json_atomic(run_dir / METADATA_FILE, {
+            **environment_metadata(str(device)),
+            "family": family.tag,
+            "spec": spec.to_dict(),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in params),
+            **({"init": init_summary} if init_summary else {}),
+            **(extra_metadata or {}),
+        })
+        metrics = MetricsLog(run_dir / METRICS_FILE, resume_step=step if payload is not None else None)
+        writer = None
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
 
-                    eval_envs = make_eval_envs(spec, cfg.eval_episodes)
-                record = evaluate_during_training(model, spec, cfg, device, step, envs=eval_envs)
-                metrics.write(record)
-                if writer is not None:
-                    for key, value in record.items():
-                        if key.startswith("eval/"):
-                            writer.add_scalar(key, value, step)
-                model.train()
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save()
+            writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+        sampler = family.build_sampler(cfg, dataset, spec, artefacts)
+        loss_fn = torch.compile(model.loss_terms) if cfg.compile else model.loss_terms
+        autocast = autocast_context(cfg.precision, device)
+
+        def save() -> None:
+            save_checkpoint(ckpt_file, {
+                "family": family.tag,
+                "step": step,
+                "config": cfg.to_dict(),
+                "spec": spec.to_dict(),
+                family.artefacts_key: family.artefacts_to_payload(artefacts),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(rng),
+            })
+
+        progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=cfg.progress)
+        estimate = StepTimeEstimate(first_step=step, total=cfg.steps, enabled=cfg.progress, file=progress.file)
+        model.train()
+        loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
+        term_sums: dict[str, torch.Tensor] = {}
+        loss_count, tick = 0, time.perf_counter()
+        last_saved = step if payload is not None else None  # the step of the checkpoint on disk
+        eval_envs = None
+        try:
+            while step < cfg.steps:
+                batch = sampler.sample(cfg.batch_size, rng).to_torch(device)
+                with autocast:
+                    loss, terms = loss_fn(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                # Clip after backward, on the gradients just computed (torchrl's DT clipped before
+                # backward, which clips nothing).
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
+                optimizer.step()
+                lr = scheduler.get_last_lr()[0]  # the rate this step used
+                scheduler.step()
+                step += 1
+                loss_sum += loss.detach()
+                for name, value in terms.items():
+                    term_sums[name] = term_sums.get(name, 0.0) + value.detach().float()
+                loss_count += 1
+                progress.update()
+                estimate.step_done(step)
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    now = time.perf_counter()
+                    record = {
+                        "step": step,
+                        "loss": float(loss_sum) / loss_count,
+                        **{f"loss/{name}": float(total) / loss_count for name, total in term_sums.items()},
+                        "lr": lr,
+                        "grad_norm": float(grad_norm),
+                        "steps_per_sec": loss_count / max(now - tick, 1e-9),
+                    }
+                    if not math.isfinite(record["loss"]):
+                        raise non_finite_loss(record["loss"], step, step - loss_count + 1, last_saved)
+                    metrics.write(record)
+                    if writer is not None:
+                        for key, value in record.items():
+                            if key != "step":
+                                writer.add_scalar(f"train/{key}", value, step)
+                    progress.set_postfix(loss=f"{record['loss']:.4f}")
+                    loss_sum.zero_()
+                    term_sums = {}
+                    loss_count, tick = 0, now
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    if eval_envs is None:  # built at the first evaluation, reused by the later ones
+                        from seqrl.evaluation.evaluate import make_eval_envs
+
+                        eval_envs = make_eval_envs(spec, cfg.eval_episodes)
+                    record = evaluate_during_training(model, spec, cfg, device, step, envs=eval_envs)
+                    metrics.write(record)
+                    if writer is not None:
+                        for key, value in record.items():
+                            if key.startswith("eval/"):
+                                writer.add_scalar(key, value, step)
+                    model.train()
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    # Never overwrite a good checkpoint with weights a non-finite loss has reached.
+                    if loss_count and not math.isfinite(float(loss_sum)):
+                        raise non_finite_loss(float(loss_sum), step, step - loss_count + 1, last_saved)
+                    save()
+                    last_saved = step
+        finally:
+            if eval_envs is not None:
+                eval_envs.close()
+            metrics.close()
+            if writer is not None:
+                writer.close()
+            progress.close()
+        model.eval()
+        return TrainResult(run_dir, model, spec, cfg, step)
     finally:
-        if eval_envs is not None:
-            eval_envs.close()
-        metrics.close()
-        if writer is not None:
-            writer.close()
-        progress.close()
-    model.eval()
-    return TrainResult(run_dir, model, spec, cfg, step)
+        lock.__exit__(None, None, None)
+
+
+def non_finite_loss(value: float, step: int, since: int, last_saved: int | None) -> Exception:
+    """The error of a loss that became NaN or infinite (first seen in steps `since`..`step`)."""
+    from seqrl.errors import TrainingError
+
+    where = f"at step {step}" if since >= step else f"between steps {since} and {step}"
+    kept = (f"the checkpoint of step {last_saved} is intact (--resume continues from it)" if last_saved is not None
+            else "no checkpoint was written")
+    return TrainingError(f"the training loss became {value} {where}; {kept}. Likely causes: a learning rate too "
+                         "high for this model (lower --learning-rate or --trunk-learning-rate, or raise "
+                         "--warmup-steps), a non-finite setting such as --lora-alpha, or non-finite values in the data")
 
 
 def evaluate_during_training(

@@ -449,6 +449,17 @@ def _parse_env_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _check_env_kwargs(env_id: str, kwargs: dict) -> None:
+    """Make the environment once with `kwargs`, so an argument it does not take is named before collecting."""
+    import gymnasium as gym
+
+    try:
+        gym.make(env_id, **kwargs).close()
+    except TypeError as exc:
+        raise ConfigError(f"--env-kwargs {', '.join(f'{k}={v!r}' for k, v in kwargs.items())} do not fit "
+                          f"{env_id}: {exc}") from None
+
+
 def collect_command(
     recipe: Annotated[str | None, tyro.conf.Positional, tyro.conf.arg(metavar="RECIPE")] = None,
     env: str | None = None,
@@ -486,6 +497,10 @@ def collect_command(
     from seqrl.data.sources import dataset_id_for, save_dataset
     from seqrl.paths import datasets_root
 
+    from seqrl.validation import require_int
+
+    require_int("seed", seed, 0)  # gymnasium refuses negative seeds
+    require_int("n_envs", n_envs, 1)
     if recipe is not None and (env is not None or policy):
         raise ConfigError("give a RECIPE or --env ENV_ID --policy ALGO[:noise] ..., not both")
     if recipe is None and env is None:
@@ -509,6 +524,8 @@ def collect_command(
             raise ConfigError(f"unknown environment {env!r}: {exc}") from exc
         spec = custom_recipe(env, policy, name)
     kwargs = _parse_env_kwargs(env_kwargs)
+    if kwargs:
+        _check_env_kwargs(spec.env_id, kwargs)
     dataset_id = dataset_id_for(spec.name)
     existing = datasets_root() / dataset_id
     if existing.exists() and not overwrite:

@@ -487,8 +487,22 @@ def evaluate_run(
     from seqrl.families import get_family
     from seqrl.runs import write_json_atomic
     from seqrl.runtime import resolve_device
+    from seqrl.validation import require_all_finite, require_int
 
+    # Checked before anything is loaded or eval.json is touched.
+    require_int("episodes", episodes, 1)
+    if seed is not None:
+        require_int("seed", seed, 0)  # gymnasium refuses negative seeds
+    require_all_finite("targets", targets)
     run_dir = Path(run_dir)
+    if write and _loaded is None and run_dir.is_dir():
+        # A trainer or another evaluation writing this run directory: refused before the work.
+        from seqrl.runs import RunLock
+
+        with RunLock(run_dir, "evaluating"):
+            return evaluate_run(run_dir, episodes=episodes, targets=targets, seed=seed, device=device, env_id=env_id,
+                                vectorization=vectorization, video=video, write=write, planner=planner,
+                                progress=progress, plot=plot, task=task, _loaded=load_run(run_dir, resolve_device(device)))
     torch_device = resolve_device(device)
     run = _loaded if _loaded is not None else load_run(run_dir, torch_device)
     family = get_family(run.family)

@@ -152,6 +152,7 @@ class TTConfig(LMInitConfig):
         if self.align_weight or self.cotrain_weight:
             raise ConfigError("--align-weight and --cotrain-weight are implemented for the Decision Transformer "
                               "only; a TT run takes --init, --freeze-trunk, --lora-rank and --trunk-learning-rate")
+        self._check_lm_init_fields()  # --init, --lora-rank/alpha, --trunk-learning-rate, --freeze-trunk
         for name in ("num_bins", "sequence_length", "step", "embed_dim", "n_layers", "n_heads", "steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
