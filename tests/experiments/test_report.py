@@ -35,8 +35,11 @@ def fake_run(root: Path, experiment: str, dataset: str, model: str, seed: int, s
         results = [{"target": t, "score_mean": s, "score_std": 1.0, "return_mean": 10 * s, "return_std": 5.0}
                    for t, s in scores.items()]
         write_json_atomic(run_dir / "eval.json", {"step": 10, "episodes": 2, "results": results})
-    lines = [{"step": 2 * (i + 1), "loss": loss, "lr": 1e-4, "grad_norm": 1.0, "steps_per_sec": 5.0}
-             for i, loss in enumerate(losses or [1.0, 0.5, 0.25])]
+    losses = losses or [1.0, 0.5, 0.25]
+    # A hand-trained run counts as finished when its metrics reach its steps (10); sweep runs say so in sweep.json.
+    shift = 0 if sweep else 10 - 2 * len(losses)
+    lines = [{"step": 2 * (i + 1) + shift, "loss": loss, "lr": 1e-4, "grad_norm": 1.0, "steps_per_sec": 5.0}
+             for i, loss in enumerate(losses)]
     lines += [{"step": step, "kind": "eval", "eval/target_100/score_mean": score} for step, score in evals]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     return run_dir
@@ -214,3 +217,33 @@ def test_final_loss_of_a_run_with_the_lm_objectives_is_its_action_loss(tmp_path)
     rows = summary_rows(collect(tmp_path))
     assert len(rows) == 2  # two groups: the plain run and the aligned one
     assert sorted(r["final_loss_mean"] for r in rows) == [pytest.approx(0.2), pytest.approx(0.3)]
+
+
+def test_report_notes_a_corrupt_eval_a_duplicated_seed_and_a_killed_hand_trained_run(tmp_path, capsys):
+    """Nothing is dropped or merged silently: a corrupt eval.json is named, two copies of one
+    seed's run count once, and a hand-trained run killed before its last step is left out."""
+    import shutil
+
+    for seed in (0, 1):
+        fake_run(tmp_path, "main", "hopper", "tokenized", seed, {100.0: 10.0 * (seed + 1)})
+    shutil.copytree(tmp_path / "main/hopper/tokenized/s1", tmp_path / "copy/main/hopper/tokenized/s1")
+    broken = fake_run(tmp_path, "main", "hopper", "continuous", 0, {100.0: 5.0})
+    (broken / "eval.json").write_text('{"results": [')  # killed mid-write by something that was not seqrl
+    fake_run(tmp_path / "manual", "", "walker2d-medium", "tokenized", 0, {1.0: 5.0}, sweep=False)
+    killed = fake_run(tmp_path / "manual", "", "walker2d-medium", "tokenized", 1, None, sweep=False,
+                      losses=[1.0, 0.9])
+    (killed / "metrics.jsonl").write_text(json.dumps({"step": 2, "loss": 1.0}) + "\n")  # stopped at step 2 of 10
+
+    left_out = []
+    groups = {(g.dataset, g.model): g for g in collect(tmp_path, left_out=left_out)}
+    out = capsys.readouterr().out
+    tokenized = groups[("hopper", "tokenized")]
+    assert [r.seed for r in tokenized.runs] == [0, 1] and tokenized.scores(100.0).tolist() == [10.0, 20.0]
+    assert "seed 1 of" in out and "has 2 runs" in out and "leaving out" in out
+    assert ("hopper", "continuous") not in groups
+    assert [r.seed for r in groups[("walker2d-medium", "tokenized")].runs] == [0]
+    statuses = {str(r.run_dir.relative_to(tmp_path)): r.status for r in left_out}
+    assert statuses[str(broken.relative_to(tmp_path))].startswith("its eval.json is corrupt")
+    assert statuses[str(killed.relative_to(tmp_path))] == "stopped at step 2 of 10"
+    report = write_report(tmp_path, tmp_path / "report", plots=False)
+    assert any("eval.json is corrupt" in note and "stopped at step 2 of 10" in note for note in report["notes"])

@@ -61,7 +61,7 @@ class RunRecord:
     finetune: dict[str, str] | None  # {"source": run name or dir, "train": embeddings|all}
     eval: dict[str, Any] | None  # eval.json, or None if the run was not evaluated
     metrics: list[dict[str, Any]] = field(repr=False, default_factory=list)
-    status: str = "done"  # a sweep run's sweep.json status; hand-trained runs count as done
+    status: str = "done"  # a sweep run's sweep.json status; a hand-trained run's from its metrics
     seconds: float | None = None  # a finished sweep run's time to train and evaluate (its last invocation)
 
     @property
@@ -133,15 +133,27 @@ class Group:
 def load_record(run_dir: Path) -> RunRecord:
     config = config_from_dict(json.loads((run_dir / CONFIG_FILE).read_text()))
     state = _read_json(run_dir / RUN_STATE_FILE)
-    evaluation = _read_json(run_dir / EVAL_FILE)
+    evaluation, corrupt = None, None
+    if (run_dir / EVAL_FILE).exists():
+        evaluation = _read_json(run_dir / EVAL_FILE)
+        if not isinstance(evaluation, dict):  # unreadable or not a report: said, never silently dropped
+            evaluation, corrupt = None, "its eval.json is corrupt (seqrl eval RUN_DIR writes it again)"
     metrics = read_jsonl(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else []
     if state and "run" in state:  # a sweep run: its place in the sweep is recorded
         run = state["run"]
         return RunRecord(run_dir, run["experiment"], run["dataset"], run["model"], run["label"], int(run["seed"]),
-                         config, run.get("finetune"), evaluation, metrics, status=str(state.get("status")),
-                         seconds=state.get("seconds"))
+                         config, run.get("finetune"), evaluation, metrics,
+                         status=corrupt or str(state.get("status")), seconds=state.get("seconds"))
     return RunRecord(run_dir, "", config.dataset, config.model, _options_label(config), config.seed, config,
-                     None, evaluation, metrics)
+                     None, evaluation, metrics, status=corrupt or _hand_trained_status(config, metrics))
+
+
+def _hand_trained_status(config: RunConfig, metrics: list[dict[str, Any]]) -> str:
+    """A run trained outside a sweep is done when its metrics reach its config's steps; a run
+    killed before that (a stopped `seqrl train`) says where it stopped."""
+    logged = [int(m["step"]) for m in metrics if isinstance(m.get("step"), (int, float))]
+    last = max(logged, default=0)
+    return "done" if last >= config.steps else f"stopped at step {last} of {config.steps}"
 
 
 def collect(root: Path | str, include_unfinished: bool = False,
@@ -167,7 +179,30 @@ def collect(root: Path | str, include_unfinished: bool = False,
             continue
         for one in _per_task(record):
             groups.setdefault(one.key, []).append(one)
-    return [Group(*key, sorted(runs, key=lambda r: r.seed)) for key, runs in sorted(groups.items())]
+    return [Group(*key, _one_run_per_seed(runs)) for key, runs in sorted(groups.items())]
+
+
+def _one_run_per_seed(runs: list[RunRecord]) -> list[RunRecord]:
+    """A group's runs by seed, one per seed: two copies of a seed's run (a run directory copied,
+    or trained twice) would count as two seeds. The one trained furthest (then evaluated, then
+    the first by path) is kept, and the others are named."""
+    by_seed: dict[int, list[RunRecord]] = {}
+    for run in runs:
+        by_seed.setdefault(run.seed, []).append(run)
+    kept = []
+    for seed, copies in sorted(by_seed.items()):
+        copies.sort(key=lambda r: (-_last_step(r), r.eval is None, str(r.run_dir)))
+        kept.append(copies[0])
+        if len(copies) > 1:
+            others = ", ".join(str(r.run_dir) for r in copies[1:])
+            print(f"seqrl report: seed {seed} of {copies[0].key} has {len(copies)} runs; counting {copies[0].run_dir} "
+                  f"once and leaving out {others}")
+    return kept
+
+
+def _last_step(run: RunRecord) -> int:
+    steps = [int(m["step"]) for m in run.metrics if isinstance(m.get("step"), (int, float))]
+    return max(steps, default=int((run.eval or {}).get("step") or 0))
 
 
 def _per_task(record: RunRecord) -> list[RunRecord]:
@@ -350,7 +385,8 @@ def write_report(root: Path | str, out: Path | str | None = None, plots: bool = 
     notes: list[str] = []
     if left_out:
         names = ", ".join(f"{r.run_dir.relative_to(root)} ({r.status})" for r in left_out)
-        notes.append(f"left out {len(left_out)} unfinished run(s) (--include-unfinished keeps them): {names}")
+        notes.append(f"left out {len(left_out)} unfinished or unreadable run(s) (--include-unfinished keeps the "
+                     f"unfinished ones): {names}")
     if not groups:
         notes.append(f"no finished run directories under {root}" if left_out else f"no run directories under {root}")
     if plots and groups:
