@@ -88,7 +88,12 @@ def _gpt2_dir(path: str) -> Path:
 
 
 def _gpt2_config(directory: Path) -> dict[str, Any]:
-    config = json.loads((directory / "config.json").read_text())
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--init gpt2:{directory}: its config.json is corrupt ({exc})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"--init gpt2:{directory}: its config.json is not a GPT-2 config")
     if config.get("model_type") != "gpt2":
         raise ConfigError(f"{directory}/config.json is a {config.get('model_type')!r} model, not gpt2")
     activation = config.get("activation_function", "gelu_new")
@@ -110,7 +115,16 @@ def _run_config(path: str, what: str) -> tuple[Path, dict[str, Any]]:
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         raise ConfigError(f"--init {what}:{path}: {run_dir} is not a seqrl run directory (no config.json)")
-    return run_dir, json.loads(config_file.read_text())
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--init {what}:{path}: {config_file} is corrupt ({exc})") from None
+    missing = [k for k in ("embed_dim", "n_layers", "n_heads") if not isinstance(config, dict) or k not in config]
+    if missing:
+        family = config.get("family", "?") if isinstance(config, dict) else "?"
+        raise ConfigError(f"--init {what}:{path}: that run (family {family}) has no transformer trunk to start "
+                          f"from (its config has no {', '.join(missing)}); give a DT, TT or pretrain-lm run")
+    return run_dir, config
 
 
 def source_shape(init: str) -> dict[str, Any] | None:
@@ -211,8 +225,9 @@ def load_gpt2(path: str) -> TrunkSource:
         raise ConfigError("--init gpt2:DIR needs transformers: pip install 'seqrl[lm]'") from None
     try:
         model = GPT2Model.from_pretrained(str(directory), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--init gpt2:{path}: transformers could not load {directory} ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, safetensors' SafetensorError (a truncated file)
+        raise ConfigError(f"--init gpt2:{path}: transformers could not load {directory} "
+                          f"({type(exc).__name__}: {exc})") from None
     hf = model.state_dict()
     dim, n_layers = int(config["n_embd"]), int(config["n_layer"])
     tokenizer = _gpt2_tokenizer_json(directory)

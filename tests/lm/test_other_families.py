@@ -53,3 +53,36 @@ def test_multitask_dt_refuses_lm_flags_it_does_not_wire():
     with pytest.raises(ConfigError, match="--freeze-trunk, --align-weight: language-model initialisation is not wired"):
         MultiTaskConfig(dataset="a+b", model="mt-tokenized-spread", spread_head="shared", max_action_features=4,
                         freeze_trunk=True, align_weight=0.1, init="gpt2:/x")
+
+
+def test_init_from_a_run_without_a_trunk_or_with_a_corrupt_config_is_refused_by_name(tmp_path):
+    from seqrl.families.bc import BCConfig
+    from seqrl.init import source_shape
+
+    data = make_dataset(obs_dim=3, act_dim=2, episodes=4)
+    train(BCConfig(dataset="tiny", steps=2, batch_size=4, warmup_steps=0, progress=False, run_dir=str(tmp_path / "bc")),
+          dataset=data)
+    with pytest.raises(ConfigError, match=r"that run \(family bc\) has no transformer trunk to start from"):
+        source_shape(f"run:{tmp_path / 'bc'}")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"embed_dim": 1')
+    with pytest.raises(ConfigError, match=r"config.json is corrupt"):
+        source_shape(f"run:{tmp_path / 'broken'}")
+
+
+def test_a_corrupt_or_truncated_gpt2_directory_is_refused_by_name(tiny_gpt2, tmp_path):
+    import shutil
+
+    from seqrl.init import load_gpt2
+
+    broken = tmp_path / "gpt2-config"
+    shutil.copytree(tiny_gpt2, broken)
+    (broken / "config.json").write_text('{"n_embd": ')
+    with pytest.raises(ConfigError, match="its config.json is corrupt"):
+        load_gpt2(str(broken))
+    truncated = tmp_path / "gpt2-weights"
+    shutil.copytree(tiny_gpt2, truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ConfigError, match="transformers could not load"):
+        load_gpt2(str(truncated))

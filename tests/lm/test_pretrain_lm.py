@@ -110,3 +110,23 @@ def test_markov_entropy_rate_is_the_stationary_mean_of_the_rows_entropies():
     rate = entropy_rate(markov_transitions(100, 1.0, 0))
     assert 0.8 * np.log(100) < rate < np.log(100)  # softmax(N(0, 1)) rows: a little below uniform
     assert entropy_rate(markov_transitions(100, 0.5, 0)) < rate  # colder rows, more structure
+
+
+def test_pretrain_lm_refuses_eval_every_and_names_the_missing_tokenizers_package(corpus_dir, tmp_path, monkeypatch,
+                                                                                 capsys):
+    import sys
+
+    from seqrl.cli import main
+
+    run_dir = tmp_path / "lm"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain-lm", "--dataset", str(corpus_dir), "--eval-every", "2", "--run-dir", str(run_dir)])
+    assert exit_info.value.code == 2
+    assert "a language model has none" in capsys.readouterr().err and not run_dir.exists()
+    monkeypatch.setitem(sys.modules, "tokenizers", None)  # as if it were not installed
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain-lm", "--dataset", str(corpus_dir), "--steps", "2", "--run-dir", str(run_dir)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "needs the tokenizers package: pip install 'seqrl[lm]'" in err and "Traceback" not in err
+    assert not (run_dir / "config.json").exists()

@@ -88,6 +88,7 @@ class LanguageModelFamily(Family):
         if artefacts["kind"] == "markov":
             transitions = text.markov_transitions(artefacts["vocab_size"], artefacts["temperature"], artefacts["seed"])
             return text.MarkovSampler(transitions, cfg.context_len)
+        text.require_tokenizers()
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_str(artefacts["tokenizer_json"])

@@ -81,3 +81,6 @@ class LMConfig(RunConfig):
             raise ConfigError(f"unknown --activation {self.activation!r}; choose gelu or gelu_tanh")
         if not self.dataset:
             raise ConfigError("--dataset: give a corpus (a text file or folder) or markov")
+        if self.eval_every:
+            raise ConfigError("--eval-every evaluates a policy in its environment; a language model has none "
+                              "(its training loss is logged every --log-every steps)")

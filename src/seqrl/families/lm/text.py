@@ -74,8 +74,18 @@ class Corpus:
         return [self.text[i : i + size] for i in range(0, len(self.text), size)]
 
 
+def require_tokenizers() -> None:
+    """The `tokenizers` package, or an error that names the extra to install."""
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        raise ConfigError("training a language model on text needs the tokenizers package: "
+                          "pip install 'seqrl[lm]'") from None
+
+
 def train_bpe(corpus: Corpus, vocab_size: int):
     """A byte-level BPE of up to `vocab_size` tokens trained on the corpus (plus <|endoftext|>)."""
+    require_tokenizers()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -89,6 +99,7 @@ def train_bpe(corpus: Corpus, vocab_size: int):
 
 def byte_level_bpe(vocab_file: str | Path, merges_file: str | Path):
     """GPT-2's byte-level BPE from its vocabulary (encoder.json / vocab.json) and merges (vocab.bpe / merges.txt)."""
+    require_tokenizers()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     tokenizer = Tokenizer(models.BPE.from_file(str(vocab_file), str(merges_file)))
@@ -112,6 +123,7 @@ def gpt2_bpe():
 
 def load_tokenizer(spec: str, corpus: Corpus, vocab_size: int):
     """The tokenizer `--tokenizer` names (see LMConfig.tokenizer)."""
+    require_tokenizers()
     from tokenizers import Tokenizer
 
     if spec == "bpe":
