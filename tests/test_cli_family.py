@@ -46,3 +46,17 @@ def test_bad_presets_are_refused_by_name(argv, message, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_top_level_help_lists_pretrain_lm_and_eval_help_has_one_cache_flag(capsys):
+    from seqrl.evaluation.evaluate import PlannerFlags
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "pretrain-lm" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = capsys.readouterr().out
+    assert "--no-cache" in out and "--no-no-cache" not in out
+    assert PlannerFlags(cache=False).overrides()["use_cache"] is False
+    assert "use_cache" not in PlannerFlags().overrides()

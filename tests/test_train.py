@@ -194,3 +194,38 @@ def test_one_writer_per_run_directory_across_real_processes(tmp_path):
         holder.wait()
     resumed = train(tiny_config(tmp_path, steps=6, checkpoint_every=2, resume=True), dataset=data)
     assert resumed.step == 6
+
+
+def test_a_time_interval_checkpoint_leaves_a_stopped_run_resumable_below_checkpoint_every(tmp_path):
+    """--checkpoint-every above --steps would leave nothing until the end; --checkpoint-minutes saves anyway."""
+    from seqrl.checkpoint import load_checkpoint
+
+    from .models.conftest import make_dataset, tiny_config
+
+    calls = {"n": 0}
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_step_4(model):
+        honest = model.loss_terms
+
+        def loss_terms(batch):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise Stop
+            return honest(batch)
+
+        model.loss_terms = loss_terms
+
+    data = make_dataset()
+    cfg = tiny_config(tmp_path, steps=10, checkpoint_every=1000, checkpoint_minutes=1e-9)
+    with pytest.raises(Stop):
+        train(cfg, dataset=data, prepare_model=stop_at_step_4)
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
+    straight = train(tiny_config(tmp_path, steps=10, checkpoint_every=1000, run_dir=str(tmp_path / "straight")),
+                     dataset=data)
+    resumed = train(replace(cfg, resume=True), dataset=data)
+    assert resumed.step == 10
+    for key, value in straight.model.state_dict().items():  # resuming from the interval checkpoint is exact
+        assert torch.equal(resumed.model.state_dict()[key], value), key

@@ -23,6 +23,7 @@ def _subcommands() -> dict[str, Callable]:
 
     return {
         "collect": collect_command,
+        "pretrain-lm": pretrain_lm_command,
         "datasets": datasets_command,
         "demo": demo_command,
         "eval": eval_command,
@@ -32,6 +33,13 @@ def _subcommands() -> dict[str, Callable]:
         "sweep": sweep_command,
         "report": report_command,
     }
+
+
+def pretrain_lm_command() -> None:
+    """Pretrain a small causal language model on text or Markov-chain tokens, for --init lm:RUN_DIR
+    (`seqrl train --family lm`; `seqrl pretrain-lm --help` lists its flags)."""
+    # Listed for `seqrl --help` only: main() turns `seqrl pretrain-lm ...` into `seqrl train --family lm ...`.
+    main(["pretrain-lm", "--help"])
 
 
 def _family_flag(argv: list[str]) -> str | None:

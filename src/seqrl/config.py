@@ -72,6 +72,9 @@ class RunConfig:
     """Write a metrics line every this many steps."""
     checkpoint_every: int = 1000
     """Write a checkpoint every this many steps (and always at the end)."""
+    checkpoint_minutes: float = 10.0
+    """Also write one when this many minutes have passed since the last (0: by steps only), so a
+    stopped run whose steps are slow, or fewer than --checkpoint-every, can still be resumed."""
     tensorboard: bool = False
     """Also write TensorBoard event files to the run directory."""
     progress: bool = True

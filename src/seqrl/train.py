@@ -39,7 +39,7 @@ from seqrl.runtime import autocast_context, bf16_supported, resolve_device  # no
 # Fields a resumed run may take from the new command line; everything else comes from the
 # checkpoint, so a resumed run is the same experiment.
 RESUMABLE_OVERRIDES = (
-    "steps", "resume", "progress", "device", "log_every", "checkpoint_every",
+    "steps", "resume", "progress", "device", "log_every", "checkpoint_every", "checkpoint_minutes",
     "eval_every", "eval_episodes", "eval_targets", "tensorboard", "compile",
 )
 
@@ -271,6 +271,7 @@ def train(
         term_sums: dict[str, torch.Tensor] = {}
         loss_count, tick = 0, time.perf_counter()
         last_saved = step if payload is not None else None  # the step of the checkpoint on disk
+        saved_at = time.monotonic()  # when it was written (or this session started)
         eval_envs = None
         try:
             while step < cfg.steps:
@@ -325,12 +326,13 @@ def train(
                             if key.startswith("eval/"):
                                 writer.add_scalar(key, value, step)
                     model.train()
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                overdue = cfg.checkpoint_minutes and time.monotonic() - saved_at >= 60.0 * cfg.checkpoint_minutes
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps or overdue:
                     # Never overwrite a good checkpoint with weights a non-finite loss has reached.
                     if loss_count and not math.isfinite(float(loss_sum)):
                         raise non_finite_loss(float(loss_sum), step, step - loss_count + 1, last_saved)
                     save()
-                    last_saved = step
+                    last_saved, saved_at = step, time.monotonic()
         finally:
             if eval_envs is not None:
                 eval_envs.close()

@@ -107,6 +107,8 @@ def check_run_numbers(cfg: Any) -> None:
     for name in ("warmup_steps", "eval_every", "seed", "eval_seed"):
         if has(name):
             require_int(name, getattr(cfg, name), 0)
+    if has("checkpoint_minutes"):
+        require_positive("checkpoint_minutes", cfg.checkpoint_minutes, allow_zero=True)
     if has("learning_rate"):
         require_positive("learning_rate", cfg.learning_rate)
     if has("weight_decay"):

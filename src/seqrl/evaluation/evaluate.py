@@ -447,16 +447,17 @@ class PlannerFlags:
     """Transitions of history the model sees (default 5)."""
     replan_every: int | None = None
     """Plan every k steps, taking the plan's actions open-loop in between (default 1)."""
-    no_cache: bool = False
-    """Re-encode the window for every token, as the authors' planner does (slow; the reference)."""
+    cache: bool = True
+    """Reuse keys and values between tokens (--no-cache re-encodes the window for every token, as
+    the authors' planner does: slow, the reference the cache is tested equal to)."""
     context_value: Literal["planned", "zero"] | None = None
     """Value token of past transitions in the context: the plan's own prediction (default) or a
     placeholder (the token of a value of 0). No effect on a model that masks value tokens, as
     the authors' and seqrl's default do; it matters only for runs trained with --no-mask-values."""
 
     def overrides(self) -> dict[str, Any]:
-        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("plan_mode", "no_cache")}
-        values.update(mode=self.plan_mode, use_cache=False if self.no_cache else None)
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("plan_mode", "cache")}
+        values.update(mode=self.plan_mode, use_cache=None if self.cache else False)
         return {k: v for k, v in values.items() if v is not None}
 
 

@@ -42,6 +42,7 @@ from seqrl.runs import CONFIG_FILE, METRICS_FILE, iter_run_dirs, read_jsonl
 EVAL_FILE = "eval.json"
 # Fields that say how a run was executed, not what was trained: never part of a group's options.
 NOT_OPTIONS = {"dataset", "model", "seed", "run_dir", "resume", "progress", "device", "log_every", "checkpoint_every",
+               "checkpoint_minutes",
                "tensorboard", "compile", "eval_every", "eval_episodes", "eval_seed", "eval_targets"}
 CSV_COLUMNS = ("experiment", "dataset", "model", "options", "finetune_from", "target", "seeds", "score_mean",
                "score_std", "return_mean", "return_std", "step", "final_loss_mean", "final_loss_std", "seconds_mean")
