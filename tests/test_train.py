@@ -229,3 +229,32 @@ def test_a_time_interval_checkpoint_leaves_a_stopped_run_resumable_below_checkpo
     assert resumed.step == 10
     for key, value in straight.model.state_dict().items():  # resuming from the interval checkpoint is exact
         assert torch.equal(resumed.model.state_dict()[key], value), key
+
+
+def test_a_window_longer_than_every_episode_or_too_big_for_memory_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch):
+    import seqrl.memory
+    from seqrl.memory import activation_bytes
+
+    from .models.conftest import make_dataset, tiny_config
+    from .tt.conftest import tiny_tt_config
+
+    data = make_dataset(episodes=4)
+    longest = int(data.episode_lengths.max())
+    with pytest.raises(ConfigError, match=rf"spans {longest + 1} steps, longer than every episode of tiny "
+                                          rf"\(the longest has {longest}\)"):
+        train(tiny_config(tmp_path, context_len=longest + 1), dataset=data)
+    with pytest.raises(ConfigError, match="longer than every episode"):
+        train(tiny_tt_config(tmp_path, sequence_length=longest + 1), dataset=data)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "tt").exists()
+
+    monkeypatch.setattr(seqrl.memory, "available_bytes", lambda device: 1024)
+    with pytest.raises(ConfigError, match=r"one training step would keep about .* of activations \(15 tokens per "
+                                          r"window x batch 8, 2 layers of width 32\), but this machine has 1.0 KB "
+                                          r"available: lower --batch-size or shorten the context"):
+        train(tiny_config(tmp_path), dataset=data)  # context 5 x (R, s, a)
+    assert not (tmp_path / "run").exists()
+    # The configurations the kernel killed at ~21 GB are far past this machine's 24 GB.
+    assert activation_bytes(64, 3 * 5000, 128, 3, 1) > 100 * 2**30  # the DT's --context-len 5000
+    assert activation_bytes(256, 500 * 16 - 1, 128, 4, 4) > 100 * 2**30  # the TT's --sequence-length 500 on hopper
+    assert activation_bytes(64, 3 * 20, 128, 3, 1) < 2**30  # CORL's DT fits anywhere

@@ -201,6 +201,7 @@ def train(
     torch.manual_seed(cfg.seed)  # parameter initialisation
     rng = np.random.default_rng(cfg.seed)  # batch sampling
     model = build_model(cfg, spec, artefacts)
+    check_window_fits(family, cfg, model, dataset, device)  # before the run directory is written
     init_summary = None
     if payload is None:  # a resumed run loads its checkpoint instead
         from seqrl.init import initialise
@@ -344,6 +345,31 @@ def train(
         return TrainResult(run_dir, model, spec, cfg, step)
     finally:
         lock.__exit__(None, None, None)
+
+
+def check_window_fits(family: Any, cfg: RunConfig, model: torch.nn.Module, dataset: Any, device: torch.device) -> None:
+    """Refuse, by name, a training window longer than every episode of the data, and one whose
+    step's activations would not fit in the memory available (seqrl.memory's estimate)."""
+    from seqrl.memory import activation_bytes, available_bytes, format_bytes
+
+    steps = family.window_steps(cfg)
+    lengths = getattr(dataset, "episode_lengths", None)
+    if steps is not None and lengths is not None and len(lengths) and steps > int(np.max(lengths)):
+        raise ConfigError(f"a training window spans {steps} steps, longer than every episode of {cfg.dataset} "
+                          f"(the longest has {int(np.max(lengths))}): shorten the context")
+    tokens = family.window_tokens(cfg, model)
+    trunk = getattr(model, "trunk", None)
+    if tokens is None or trunk is None or not hasattr(trunk, "blocks"):
+        return
+    first = trunk.blocks[0].attn
+    width = first.qkv.in_features if hasattr(first.qkv, "in_features") else getattr(cfg, "embed_dim", 0)
+    need = activation_bytes(cfg.batch_size, tokens, width, len(trunk.blocks), first.n_heads)
+    have = available_bytes(device)
+    if have is not None and need > have:
+        raise ConfigError(f"one training step would keep about {format_bytes(need)} of activations ({tokens} tokens "
+                          f"per window x batch {cfg.batch_size}, {len(trunk.blocks)} layers of width {width}), but "
+                          f"{'the GPU' if device.type == 'cuda' else 'this machine'} has {format_bytes(have)} "
+                          "available: lower --batch-size or shorten the context")
 
 
 def non_finite_loss(value: float, step: int, since: int, last_saved: int | None) -> Exception:

@@ -96,6 +96,14 @@ class Family:
         {"states": (n, horizon, obs_dim), "log_density": (n, horizon), ...}."""
         raise ConfigError(f"a {self.tag} model does not predict states; `seqrl predict` takes TT and dynamics runs")
 
+    def window_steps(self, cfg: Any) -> int | None:
+        """Environment steps one training window spans (None: not a windowed sequence model)."""
+        return None
+
+    def window_tokens(self, cfg: Any, model: Any) -> int | None:
+        """Tokens the trunk attends over in one training window (None: no attention trunk)."""
+        return None
+
     def describe(self, cfg: Any) -> str:
         """A short label of the model (table rows, run names)."""
         return getattr(cfg, "model", self.tag)

@@ -50,6 +50,12 @@ class DecisionTransformerFamily(Family):
     def resolve(self, cfg: TrainConfig) -> TrainConfig:
         return resolve_presets(cfg)
 
+    def window_steps(self, cfg: TrainConfig) -> int:
+        return cfg.context_len
+
+    def window_tokens(self, cfg: TrainConfig, model: Any) -> int:
+        return cfg.context_len * model.tokens_per_step  # (R, s, a) or one token per action feature
+
     def make_spec(self, cfg: TrainConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec
 

@@ -100,6 +100,9 @@ class LanguageModelFamily(Family):
     def make_policy(self, *args: Any, **kwargs: Any) -> Any:
         raise ConfigError("an LM run is not a policy: use it with `seqrl train --init lm:RUN_DIR ...`")
 
+    def window_tokens(self, cfg: LMConfig, model: Any) -> int:
+        return cfg.context_len
+
     def describe(self, cfg: LMConfig) -> str:
         return "lm"
 

@@ -149,6 +149,12 @@ class TrajectoryTransformerFamily(Family):
 
         return tt_open_loop(model, cfg, artefacts, dataset, starts, horizon, actions=actions, context=context)
 
+    def window_steps(self, cfg: TTConfig) -> int:
+        return (cfg.sequence_length - 1) * cfg.step + 1
+
+    def window_tokens(self, cfg: TTConfig, model: Any) -> int:
+        return model.block_size + model.goal_dim
+
     def describe(self, cfg: TTConfig) -> str:
         goal = getattr(cfg, "goal", "none")
         return "tt" if goal == "none" else f"tt-goal:{goal}"
