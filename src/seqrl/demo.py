@@ -293,7 +293,7 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, device: str 
 def demo_command(
     out: str | None = None, quick: bool = False, device: str = "auto", threads: int | None = 1, progress: bool = True
 ) -> None:
-    """Build LunarLander datasets, train the four action representations, evaluate, plot (about 3 to 5 min on 2 CPU cores; docs/bench-results/demo.txt).
+    """Build LunarLander datasets, train the four action representations, evaluate, plot (about 3 minutes on 2 idle CPU cores, 186 s measured in docs/bench-results/demo.txt; longer on a busy machine).
 
     Re-running reuses the datasets, finished runs and evaluations; an interrupted demo resumes.
 

@@ -68,6 +68,10 @@ def test_markov_control_trains_without_a_corpus(tmp_path):
     payload = load_checkpoint(run)
     assert payload["artefacts"] == {"kind": "markov", "vocab_size": 50, "temperature": 1.0, "seed": 0}
     assert payload["model"]["tok.weight"].shape == (50, 16)
+    from seqrl.analysis.prediction import predict_runs
+
+    with pytest.raises(ConfigError, match=r"is a lm run, which does not predict states; seqrl predict takes"):
+        predict_runs([run], horizon=2, starts=2)  # said before its corpus is taken for a dataset
 
 
 def test_markov_chain_samples_follow_the_transition_matrix():
@@ -130,3 +134,13 @@ def test_pretrain_lm_refuses_eval_every_and_names_the_missing_tokenizers_package
     err = capsys.readouterr().err
     assert "needs the tokenizers package: pip install 'seqrl[lm]'" in err and "Traceback" not in err
     assert not (run_dir / "config.json").exists()
+
+
+def test_a_binary_file_is_refused_as_a_corpus(tmp_path):
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(ConfigError, match="weights.bin is not text"):
+        Corpus.load(str(binary))
+    text = tmp_path / "notes.txt"
+    text.write_text("Plain prose, with an accent: café. " * 50)
+    assert Corpus.load(str(text)).text.startswith("Plain prose")

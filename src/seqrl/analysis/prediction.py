@@ -88,6 +88,10 @@ def predict_runs(
         raise ConfigError("name at least one run directory")
     torch_device = resolve_device(device)
     runs = [(Path(r), load_run(r, torch_device)) for r in run_dirs]
+    for path, run in runs:  # before its dataset is looked for: an LM run's "dataset" is a corpus
+        if not get_family(run.family).predicts_states:
+            raise ConfigError(f"{path} is a {run.family} run, which does not predict states; "
+                              "seqrl predict takes Trajectory Transformer and dynamics runs")
     dataset = load_dataset(runs[0][1].config.dataset)
     for path, run in runs:
         run.spec.check_compatible(dataset, what=f"the run in {path}")

@@ -47,6 +47,7 @@ class Family:
     config_class: type = object
     model_names: tuple[str, ...] = ()  # the `model` values of this family's configs
     artefacts_key: str = "artefacts"  # where the checkpoint stores the fitted artefacts
+    predicts_states: bool = False  # whether `open_loop` is implemented (seqrl predict)
 
     def resolve(self, cfg: Any) -> Any:
         """`cfg` with the dataset's presets filled in (what the run directory records)."""

@@ -202,6 +202,7 @@ class DynamicsFamily(Family):
     tag = "dynamics"
     config_class = DynamicsConfig
     model_names = ("gaussian-ensemble",)
+    predicts_states = True
 
     def make_spec(self, cfg: DynamicsConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec

@@ -38,10 +38,22 @@ def corpus_files(path: str | Path) -> list[Path]:
     return files
 
 
+# A text file has no NUL bytes, and next to none that are not UTF-8; more than this share of
+# replaced characters in a file's first megabyte says it is binary (an archive, weights, an image).
+MAX_UNDECODABLE_SHARE = 0.01
+
+
 def _read(file: Path) -> str:
     opener = gzip.open if file.suffix in (".gz", ".dz") else open
     with opener(file, "rb") as f:
-        return f.read().decode("utf-8", errors="replace")
+        data = f.read()
+    head = data[: 1 << 20]
+    text = data.decode("utf-8", errors="replace")
+    undecodable = head.decode("utf-8", errors="replace").count("\ufffd")
+    if b"\x00" in head or (head and undecodable > MAX_UNDECODABLE_SHARE * len(head)):
+        raise ConfigError(f"corpus file {file} is not text (NUL bytes or mostly undecodable as UTF-8); a language "
+                          "model trains on text files (or --dataset markov)")
+    return text
 
 
 @dataclass

@@ -89,6 +89,7 @@ class TrajectoryTransformerFamily(Family):
     tag = "tt"
     config_class = TTConfig
     model_names = ("tt",)
+    predicts_states = True
 
     def resolve(self, cfg: TTConfig) -> TTConfig:
         return cfg.resolved()
