@@ -267,3 +267,14 @@ def test_resume_with_fewer_steps_than_the_checkpoint_is_refused_and_config_kept(
         train(tiny_config(tmp_path, steps=4, checkpoint_every=2, resume=True), dataset=data)
     assert (tmp_path / "run" / "config.json").read_text() == config
     assert json.loads(config)["steps"] == 6
+
+
+def test_a_dynamics_run_refuses_eval_every_before_anything_is_written(tmp_path, capsys):
+    from seqrl.cli import main
+
+    run_dir = tmp_path / "dyn"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--family", "dynamics", "--dataset", "no-such-dataset", "--eval-every", "2",
+              "--run-dir", str(run_dir)])
+    assert exit_info.value.code == 2
+    assert "a dynamics model does not act" in capsys.readouterr().err and not run_dir.exists()

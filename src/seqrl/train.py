@@ -202,6 +202,9 @@ def train(
     rng = np.random.default_rng(cfg.seed)  # batch sampling
     model = build_model(cfg, spec, artefacts)
     check_window_fits(family, cfg, model, dataset, device)  # before the run directory is written
+    # Built before the run directory too, so that what only the sampler checks (a co-training
+    # corpus and its tokenizer, --cotrain-context) is refused with nothing written.
+    sampler = family.build_sampler(cfg, dataset, spec, artefacts)
     init_summary = None
     if payload is None:  # a resumed run loads its checkpoint instead
         from seqrl.init import initialise
@@ -248,7 +251,6 @@ def train(
 
             writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-        sampler = family.build_sampler(cfg, dataset, spec, artefacts)
         loss_fn = torch.compile(model.loss_terms) if cfg.compile else model.loss_terms
         autocast = autocast_context(cfg.precision, device)
 

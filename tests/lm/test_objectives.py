@@ -121,3 +121,17 @@ def test_cotrain_term_is_the_lm_loss_of_the_source(corpus_dir, tmp_path):
     with torch.no_grad():
         assert dt.lm_objectives.cotrain_term(dt.trunk, text).item() == pytest.approx(
             lm.loss_terms(TextBatch(text))[0].item(), rel=1e-5)
+
+
+def test_cotraining_without_a_tokenizer_is_refused_with_nothing_written(tiny_gpt2,
+                                                                       tmp_path):
+    """The co-training sampler's checks run before the run directory is written."""
+    from seqrl.errors import ConfigError
+
+    (tmp_path / "text.txt").write_text(CORPUS)
+    data = make_dataset(obs_dim=3, act_dim=2, episodes=4)
+    base = dict(dataset="tiny", model="tokenized", num_bins=8, init=f"gpt2:{tiny_gpt2}", cotrain_weight=0.5,
+                cotrain_corpus=str(tmp_path / "text.txt"), cotrain_batch_size=2, **DT_TINY)
+    with pytest.raises(ConfigError, match="comes with no tokenizer"):  # the tiny GPT-2 ships none
+        train(TrainConfig(**base, cotrain_context=8, run_dir=str(tmp_path / "a")), dataset=data)
+    assert not (tmp_path / "a").exists()

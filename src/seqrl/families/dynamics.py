@@ -62,6 +62,9 @@ class DynamicsConfig(RunConfig):
         for name in ("ensemble_size", "hidden_dim", "n_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.eval_every:
+            raise ConfigError("--eval-every rolls a policy out; a dynamics model does not act (compare it with "
+                              "`seqrl predict RUN_DIR`)")
 
 
 # --------------------------------------------------------------------------- data
