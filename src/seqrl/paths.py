@@ -22,9 +22,20 @@ def d4rl_root() -> Path:
     return Path(env).expanduser() if env else Path("~/.d4rl/datasets").expanduser()
 
 
+def zoo_default_places() -> list[Path]:
+    """Where a zoo is looked for when neither --zoo nor SEQRL_ZOO names one, in this order: the
+    working directory's `zoo/`, a `shared/zoo` beside it (this project's layout, which the tests
+    and CI use), and ~/.seqrl/zoo."""
+    cwd = Path.cwd()
+    return [cwd / "zoo", cwd.parent / "shared" / "zoo", Path("~/.seqrl/zoo").expanduser()]
+
+
 def zoo_root(explicit: str | os.PathLike | None = None) -> Path | None:
-    """Folder of rl-baselines3-zoo style trained agents: `--zoo DIR`, else `SEQRL_ZOO`, else None."""
+    """Folder of rl-baselines3-zoo style trained agents: `--zoo DIR`, else `SEQRL_ZOO`, else the
+    first of `zoo_default_places()` that exists, else None."""
     if explicit:
         return Path(explicit).expanduser()
     env = os.environ.get("SEQRL_ZOO")
-    return Path(env).expanduser() if env else None
+    if env:
+        return Path(env).expanduser()
+    return next((place for place in zoo_default_places() if place.is_dir()), None)

@@ -153,9 +153,12 @@ def test_unknown_recipe_lists_the_known_ones():
         build_recipe("hopper-medium-replay")
 
 
-def test_mujoco_recipe_without_zoo_says_how_to_give_one(monkeypatch, capsys):
+def test_mujoco_recipe_without_zoo_says_how_to_give_one_and_where_it_looked(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("SEQRL_ZOO", raising=False)
-    with pytest.raises(ConfigError, match="--zoo DIR or set SEQRL_ZOO"):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # no zoo/ here, no shared/zoo beside it
+    with pytest.raises(ConfigError, match=rf"--zoo DIR or set SEQRL_ZOO .*none was found in {tmp_path / 'zoo'}, "
+                                          rf"{tmp_path.parent / 'shared' / 'zoo'}, {tmp_path / 'home' / '.seqrl' / 'zoo'}"):
         build_recipe("walker2d-expert", 100)
     from seqrl.cli import main
 
@@ -168,3 +171,21 @@ def test_mujoco_recipe_without_zoo_says_how_to_give_one(monkeypatch, capsys):
 def test_too_few_transitions_for_the_sources():
     with pytest.raises(ConfigError, match="at least 2 transitions"):
         build_recipe("lunarlander-medium-expert", 1)
+
+
+def test_the_zoo_is_found_in_its_default_places_without_flags(monkeypatch, tmp_path):
+    from seqrl.paths import zoo_root
+
+    monkeypatch.delenv("SEQRL_ZOO", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = tmp_path / "main"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    assert zoo_root() is None
+    (tmp_path / "shared" / "zoo").mkdir(parents=True)  # this project's layout: ../shared/zoo
+    assert zoo_root() == tmp_path / "shared" / "zoo"
+    (project / "zoo").mkdir()
+    assert zoo_root() == project / "zoo"  # the working directory's own first
+    monkeypatch.setenv("SEQRL_ZOO", str(tmp_path / "elsewhere"))
+    assert zoo_root() == tmp_path / "elsewhere"  # the variable, then --zoo, win
+    assert zoo_root(str(tmp_path / "given")) == tmp_path / "given"

@@ -367,9 +367,12 @@ def build_dataset(
         raise ConfigError(f"{name} needs at least {len(recipe.sources)} transitions, got {total}")
     zoo_dir = zoo_root(zoo)
     if recipe.uses_zoo and zoo_dir is None:
+        from seqrl.paths import zoo_default_places
+
         raise ConfigError(
             f"recipe {name} uses trained agents from the zoo: pass --zoo DIR or set SEQRL_ZOO "
-            "(a folder laid out as rl-baselines3-zoo, e.g. ../shared/zoo)"
+            "(a folder laid out as rl-baselines3-zoo); none was found in "
+            + ", ".join(str(p) for p in zoo_default_places())
         )
     # Deterministic policies are loaded once and shared by their sources (noise is added per
     # source by `collect`); zoo agents first, as they decide the environment's layout.
