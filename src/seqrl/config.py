@@ -250,7 +250,8 @@ class TrainConfig(LMInitConfig):
         check_run_numbers(self)
         check_dt_numbers(self)
         self._check_run_fields()
-        if self.embed_dim % self.n_heads:
+        # A pretrained trunk (--init) replaces the width and heads with its own (seqrl.init.resolve_init).
+        if self.init == "scratch" and self.embed_dim % self.n_heads:
             raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
         if self.variant not in VARIANTS:
             raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(VARIANTS)}")

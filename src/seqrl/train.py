@@ -129,8 +129,11 @@ def _merge_resumed_config(saved: RunConfig, given: RunConfig) -> RunConfig:
             f"the run directory holds a {saved.family} run, but a {given.family} config was given; "
             f"resume it with --family {saved.family}"
         )
+    # A pretrained trunk set these from the source (seqrl.init.resolve_init): the command that
+    # started the run did not give them, so their difference from it is no news.
+    from_trunk = ("embed_dim", "n_layers", "n_heads", "activation") if getattr(saved, "init", "scratch") != "scratch" else ()
     changed = [f.name for f in dataclasses.fields(saved) if f.name not in RESUMABLE_OVERRIDES
-               and f.name != "run_dir" and getattr(given, f.name) != getattr(saved, f.name)
+               and f.name != "run_dir" and f.name not in from_trunk and getattr(given, f.name) != getattr(saved, f.name)
                and not (getattr(given, f.name) is None)]
     if changed:
         print(f"seqrl: resuming with the checkpoint's values for {', '.join(changed)}", file=sys.stderr)

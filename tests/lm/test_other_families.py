@@ -86,3 +86,30 @@ def test_a_corrupt_or_truncated_gpt2_directory_is_refused_by_name(tiny_gpt2, tmp
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ConfigError, match="transformers could not load"):
         load_gpt2(str(truncated))
+
+
+def test_heads_given_with_a_pretrained_trunk_are_the_trunks_not_an_embed_dim_error(tiny_gpt2):
+    """--init sets width and heads to the trunk's own: the user's --n-heads 3 beside the default
+    --embed-dim 128 is not checked against a width that will not be used."""
+    from seqrl.init import resolve_init, source_shape
+
+    shape = source_shape(f"gpt2:{tiny_gpt2}")
+    for cfg in (TrainConfig(dataset="x", init=f"gpt2:{tiny_gpt2}", n_heads=3),
+                TTConfig(dataset="x", init=f"gpt2:{tiny_gpt2}", n_heads=3)):
+        resolved = resolve_init(cfg)
+        assert (resolved.embed_dim, resolved.n_heads) == (shape["embed_dim"], shape["n_heads"])
+    with pytest.raises(ConfigError, match=r"--embed-dim \(128\) must be divisible by --n-heads \(3\)"):
+        TrainConfig(dataset="x", n_heads=3)  # from scratch the user's values are the model's
+
+
+def test_resuming_an_lm_initialised_run_with_its_own_command_warns_about_nothing(tiny_gpt2, tmp_path, capsys):
+    data = make_dataset(obs_dim=3, act_dim=2, episodes=4)
+    cfg = TrainConfig(dataset="tiny", init=f"gpt2:{tiny_gpt2}", activation="gelu_tanh", run_dir=str(tmp_path / "dt"),
+                      **{**DT_TINY, "steps": 2})
+    train(cfg, dataset=data)
+    capsys.readouterr()
+    import dataclasses
+
+    resumed = train(dataclasses.replace(cfg, steps=3, resume=True), dataset=data)  # the same command, more steps
+    assert resumed.step == 3
+    assert "resuming with the checkpoint's values" not in capsys.readouterr().err

@@ -162,7 +162,8 @@ class TTConfig(LMInitConfig):
             raise ConfigError(f"--num-bins must be >= 2, got {self.num_bins}")
         if self.sequence_length < 2:
             raise ConfigError(f"--sequence-length must be >= 2 transitions, got {self.sequence_length}")
-        if self.embed_dim % self.n_heads:
+        # A pretrained trunk (--init) replaces the width and heads with its own (seqrl.init.resolve_init).
+        if self.init == "scratch" and self.embed_dim % self.n_heads:
             raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
