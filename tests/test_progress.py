@@ -191,3 +191,22 @@ def test_evaluation_progress_moves_with_environment_steps_within_an_episode(monk
     counter(4)
     assert "env_step=1" in out.getvalue().splitlines()[-1]
     counter.close()
+
+
+def test_python_evaluate_shows_progress_unless_told_not_to(tmp_path, monkeypatch):
+    from seqrl.evaluation.evaluate import evaluate
+
+    from .evaluation.envs import register
+    from .evaluation.test_evaluate import trained
+
+    register()
+    result = trained(tmp_path)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    evaluate(result.model, result.spec, context_len=5, episodes=3, seed=11, targets=(-1.0,))
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("evaluate: 3/3 episodes (100%)") and "done" in last
+    out.truncate(0)
+    out.seek(0)
+    evaluate(result.model, result.spec, context_len=5, episodes=3, seed=11, targets=(-1.0,), progress=False)
+    assert out.getvalue() == ""

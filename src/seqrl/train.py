@@ -407,6 +407,7 @@ def evaluate_during_training(
         if conditions and all(isinstance(c, float) for c in conditions):  # target returns (a DT)
             targets = [max(conditions)]
     results = evaluate(model, spec, config=cfg, targets=targets, episodes=cfg.eval_episodes, seed=cfg.eval_seed,
+                       progress=False,
                        device=device, envs=envs)
     record: dict[str, Any] = {"step": step, "kind": "eval"}
     for result in results:

@@ -180,6 +180,7 @@ def evaluate(
     planner: dict[str, Any] | None = None,
     on_step: Callable[[int], None] | None = None,
     records: list[EpisodeRecord] | None = None,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Evaluate `model` over `episodes` episodes run together, under each of its family's conditions.
 
@@ -198,7 +199,8 @@ def evaluate(
     Every call reseeds it, so results do not depend on what ran in it before.
 
     `records`: a list to append each condition's `EpisodeRecord` to, with the observations of
-    every episode (the maze pictures).
+    every episode (the maze pictures). `progress`: show finished episodes and the environment
+    step on stderr (a bar on a terminal, a line every 30 s otherwise) when no `on_step` is given.
     """
     family = get_family(getattr(model, "family", None))
     if config is None:
@@ -218,8 +220,11 @@ def evaluate(
         raise ConfigError(f"the evaluation envs hold {envs.num_envs} environments, but {episodes} episodes were asked for")
     was_training = model.training
     model.eval()
+    counter = None
     try:
         low, high = _check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
+        if progress and on_step is None:
+            counter = on_step = _EpisodeProgress("evaluate", episodes * len(conditions))
         results = []
         for condition in conditions:
             policy = family.make_policy(model, spec, config, condition, settings=planner, device=device)
@@ -229,6 +234,8 @@ def evaluate(
             if records is not None:
                 records.append(record)
     finally:
+        if counter is not None:
+            counter.close()
         if owned:
             envs.close()
         model.train(was_training)
@@ -541,6 +548,7 @@ def evaluate_run(
         results = evaluate(
             run.model, run.spec, config=run.config, targets=targets, episodes=episodes, seed=seed, device=torch_device,
             env_id=env_id, vectorization=vectorization, planner=planner, on_step=counter, records=records,
+            progress=False,  # its own counter, named after the run, when asked for
         )
     finally:
         if counter is not None:
