@@ -23,8 +23,8 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
     # trajectory-transformer's config/offline.py: the fidelity setting (about 8 s a step on a 2-core CPU).
     "authors": {},
     # About 11 minutes of training on one core of a 2-core CPU (66 ms a step); on LunarLander
-    # medium-expert it scores 44.5 +- 40.3 normalized after its 10,000 steps, and 56-61 from
-    # 10,000 to 20,000 steps of a longer schedule (docs/RESULTS.md, the TT on LunarLander).
+    # medium-expert it scores 44.5 +- 40.4 normalized after its 10,000 steps; with --steps 40000,
+    # 56-84 from 10,000 steps on (docs/RESULTS.md, the TT on LunarLander).
     "cpu": dict(embed_dim=64, n_layers=2, n_heads=2, sequence_length=5, batch_size=64, learning_rate=1e-3,
                 warmup_steps=200, steps=10_000, eval_horizon=5, eval_beam_width=16),
 }
