@@ -132,9 +132,12 @@ def _merge_resumed_config(saved: RunConfig, given: RunConfig) -> RunConfig:
     # A pretrained trunk set these from the source (seqrl.init.resolve_init): the command that
     # started the run did not give them, so their difference from it is no news.
     from_trunk = ("embed_dim", "n_layers", "n_heads", "activation") if getattr(saved, "init", "scratch") != "scratch" else ()
+    # Compared as the run recorded them: with the dataset's presets filled in (a TT's
+    # --termination-penalty task, a DT's --rtg-scale), as train does before writing config.json.
+    compared = family_of(given).resolve(given)
     changed = [f.name for f in dataclasses.fields(saved) if f.name not in RESUMABLE_OVERRIDES
-               and f.name != "run_dir" and f.name not in from_trunk and getattr(given, f.name) != getattr(saved, f.name)
-               and not (getattr(given, f.name) is None)]
+               and f.name != "run_dir" and f.name not in from_trunk
+               and getattr(compared, f.name) != getattr(saved, f.name) and not (getattr(given, f.name) is None)]
     if changed:
         print(f"seqrl: resuming with the checkpoint's values for {', '.join(changed)}", file=sys.stderr)
     return dataclasses.replace(saved, **{k: getattr(given, k) for k in RESUMABLE_OVERRIDES})

@@ -233,3 +233,15 @@ def test_a_tt_episode_records_as_a_gif_through_its_planner(tmp_path):
     length = report["results"][0]["lengths"][0]
     assert len(frames) == length + 1  # the reset frame and one per step of the evaluated episode
     assert report["video"] == str(tmp_path / "tt.gif")
+
+
+def test_resuming_a_tt_run_with_its_own_command_warns_about_nothing(tmp_path, capsys):
+    """The run records its preset-resolved --termination-penalty; the command says `task`."""
+    data = env_dataset(episodes=6)
+    cfg = tiny_tt_config(tmp_path, steps=4, checkpoint_every=2)
+    assert cfg.termination_penalty == "task"
+    train(cfg, dataset=data)
+    capsys.readouterr()
+    resumed = train(dataclasses.replace(cfg, steps=6, resume=True), dataset=data)
+    assert resumed.step == 6 and resumed.config.termination_penalty == -100.0
+    assert "resuming with the checkpoint's values" not in capsys.readouterr().err
