@@ -234,7 +234,6 @@ def test_a_time_interval_checkpoint_leaves_a_stopped_run_resumable_below_checkpo
 def test_a_window_longer_than_every_episode_or_too_big_for_memory_is_refused_before_anything_is_written(
         tmp_path, monkeypatch):
     import seqrl.memory
-    from seqrl.memory import activation_bytes
 
     from .models.conftest import make_dataset, tiny_config
     from .tt.conftest import tiny_tt_config
@@ -254,7 +253,3 @@ def test_a_window_longer_than_every_episode_or_too_big_for_memory_is_refused_bef
                                           r"available: lower --batch-size or shorten the context"):
         train(tiny_config(tmp_path), dataset=data)  # context 5 x (R, s, a)
     assert not (tmp_path / "run").exists()
-    # The configurations the kernel killed at ~21 GB are far past this machine's 24 GB.
-    assert activation_bytes(64, 3 * 5000, 128, 3, 1) > 100 * 2**30  # the DT's --context-len 5000
-    assert activation_bytes(256, 500 * 16 - 1, 128, 4, 4) > 100 * 2**30  # the TT's --sequence-length 500 on hopper
-    assert activation_bytes(64, 3 * 20, 128, 3, 1) < 2**30  # CORL's DT fits anywhere
