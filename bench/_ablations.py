@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from seqrl.models.dt import DecisionTransformer
+from seqrl.families.dt.model import DecisionTransformer
 
 
 class _AllPositions(DecisionTransformer):

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from _common import dump_json, machine, print_header, print_table
-from seqrl.checkpoint import build_model
-from seqrl.config import TrainConfig
+from seqrl.loading import build_model
+from seqrl.families.dt.config import TrainConfig
 from seqrl.data.tokenizer import ActionTokenizer
 from seqrl.models.spec import DataSpec
 

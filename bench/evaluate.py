@@ -28,8 +28,8 @@ import torch
 
 from _ablations import all_positions
 from _common import dump_json, machine, median, print_header, print_table
-from seqrl.checkpoint import build_model
-from seqrl.config import VARIANTS, TrainConfig
+from seqrl.loading import build_model
+from seqrl.families.dt.config import VARIANTS, TrainConfig
 from seqrl.evaluation.evaluate import evaluate, evaluate_sequential
 from seqrl.models.spec import DataSpec
 
@@ -97,7 +97,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     if args.run:
-        from seqrl.checkpoint import load_run
+        from seqrl.loading import load_run
 
         loaded = load_run(args.run)
         model, spec, context = loaded.model.eval(), loaded.spec, loaded.config.context_len

@@ -32,8 +32,8 @@ from torch import nn
 
 from _common import dump_json, machine, print_header, print_table
 from score import LastStepPolicy, build_hf, copy_weights, hf_param_groups, masked_mse, warmup
-from seqrl.checkpoint import build_model
-from seqrl.config import TrainConfig, resolve_presets
+from seqrl.loading import build_model
+from seqrl.families.dt.config import TrainConfig, resolve_presets
 from seqrl.data.sampler import ContextSampler
 from seqrl.data.sources import load_dataset
 from seqrl.evaluation.evaluate import evaluate_sequential

@@ -20,7 +20,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from _common import machine, print_header, print_table
-from seqrl.config import VARIANTS
+from seqrl.families.dt.config import VARIANTS
 from seqrl.data.sampler import ContextSampler
 from seqrl.models.spec import DataSpec
 from train_step import build_seqrl, synthetic_dataset

@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from _common import dump_json, machine, print_header, print_table
-from seqrl.config import TrainConfig, resolve_presets
+from seqrl.families.dt.config import TrainConfig, resolve_presets
 from seqrl.data.sampler import Batch, ContextSampler
 from seqrl.data.sources import load_dataset
 from seqrl.evaluation.evaluate import evaluate_sequential

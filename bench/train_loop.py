@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    from seqrl.config import TrainConfig
+    from seqrl.families.dt.config import TrainConfig
     from seqrl.train import train
 
     torch.set_num_threads(args.threads)

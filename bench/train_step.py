@@ -35,8 +35,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from _ablations import all_positions
 from _common import dump_json, interleaved, machine, matmul_gflops, median, print_header, print_table, spread
-from seqrl.checkpoint import build_model
-from seqrl.config import VARIANTS, TrainConfig
+from seqrl.loading import build_model
+from seqrl.families.dt.config import VARIANTS, TrainConfig
 from seqrl.data.sampler import Batch, ContextSampler
 from seqrl.data.tokenizer import ActionTokenizer
 from seqrl.data.trajectories import TrajectoryDataset

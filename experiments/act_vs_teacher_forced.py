@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqrl.checkpoint import load_run
+from seqrl.loading import load_run
 from seqrl.data.sampler import ContextSampler
 from seqrl.data.sources import load_dataset
 

@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10000, help="evaluation seed (the runs' eval_seed default)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
     from seqrl.data.sources import load_dataset
     from seqrl.evaluation.evaluate import EpisodeRecord, evaluate
     from seqrl.families import get_family
@@ -109,7 +109,7 @@ def main() -> None:
         run = load_run(run_dir)
         if run.spec.dataset != first.spec.dataset:
             raise SystemExit(f"{run_dir} was trained on {run.spec.dataset}, not {first.spec.dataset}")
-        family = get_family(run.model.family)
+        family = get_family(run.family)
         conditions = family.conditions(run.config, run.spec, None)
         top = [max(c for c in conditions if c is not None)] if any(c is not None for c in conditions) else None
         errors = teacher_forced_error(family, run, dataset, top[0] if top else None)

@@ -30,7 +30,7 @@ import torch
 def action_context_errors(run_dir: str, contexts: list[int], slices: list[tuple[str, int, int]],
                           windows: int = 400, seed: int = 0, dataset=None) -> list[dict]:
     """One row per (slice, context length); `dataset`: the run's data (default: loaded by its name)."""
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
     from seqrl.data.sources import load_dataset
     from seqrl.families.tt.data import run_transitions
 

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--batches", type=int, default=20)
     args = parser.parse_args()
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
     from seqrl.data.sources import load_dataset
     from seqrl.families import get_family
     from seqrl.families.tt.goals import first_action_cross_entropy as first_action_ce

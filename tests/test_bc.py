@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import load_checkpoint, load_run
+from seqrl.checkpoint import load_checkpoint
+from seqrl.loading import load_run
 from seqrl.cli import main
 from seqrl.data.sources import save_dataset
 from seqrl.data.trajectories import TrajectoryDataset
@@ -89,7 +90,7 @@ def test_bc_learns_a_state_to_action_map_through_the_training_loop(tmp_path):
     assert records[-1]["loss"] < records[0]["loss"]
     # The checkpoint carries the bc tag and loads back to the same model.
     payload = load_checkpoint(result.run_dir)
-    assert payload["family"] == "bc" and payload["config"]["model"] == "bc"
+    assert payload["config"]["family"] == "bc" and "family" not in payload and payload["config"]["model"] == "bc"
     run = load_run(result.run_dir)
     with torch.no_grad():
         np.testing.assert_array_equal(run.model.act(states.float()).numpy(), predicted)

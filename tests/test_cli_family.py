@@ -48,8 +48,8 @@ def test_bad_presets_are_refused_by_name(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_top_level_help_lists_pretrain_lm_and_eval_help_has_one_cache_flag(capsys):
-    from seqrl.evaluation.evaluate import PlannerFlags
+def test_top_level_help_lists_pretrain_lm_and_eval_help_has_one_cache_flag(capsys, tmp_path):
+    from seqrl.families.tt.planner import PlannerFlags
 
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -57,6 +57,14 @@ def test_top_level_help_lists_pretrain_lm_and_eval_help_has_one_cache_flag(capsy
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     out = capsys.readouterr().out
+    assert "--horizon" not in out and "TT_RUN_DIR --help" in out  # the generic command has no planner flags
+    # A TT run's `seqrl eval` takes the TT's planner flags (its family's eval_flags), read off its config.json.
+    (tmp_path / "tt-run").mkdir()
+    (tmp_path / "tt-run" / "config.json").write_text('{"family": "tt", "dataset": "x"}')
+    with pytest.raises(SystemExit):
+        main(["eval", str(tmp_path / "tt-run"), "--help"])
+    out = capsys.readouterr().out
+    assert "--horizon" in out and "--beam-width" in out
     assert "--no-cache" in out and "--no-no-cache" not in out
     assert PlannerFlags(cache=False).overrides()["use_cache"] is False
     assert "use_cache" not in PlannerFlags().overrides()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from seqrl.cli import main
-from seqrl.config import VARIANTS
+from seqrl.families.dt.config import VARIANTS
 from seqrl.data.sources import local_dataset_ids
 from seqrl.demo import FULL, PLOT_FILE, RECIPES, SUMMARY_FILE, TRAIN_ON, dataset_row, ensure_dataset, run_variant
 from seqrl.threads import torch_threads

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import load_checkpoint, load_run
+from seqrl.checkpoint import load_checkpoint
+from seqrl.loading import load_run
 from seqrl.cli import main
 from seqrl.data.sources import save_dataset
 from seqrl.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from seqrl.config import preset_for
+from seqrl.families.dt.config import preset_for
 
 HOPPER = {"rtg_scale": 0.001, "targets": (3600.0, 1800.0)}
 

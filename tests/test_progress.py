@@ -174,11 +174,11 @@ def test_step_time_estimate_is_silent_when_disabled_or_too_short():
 
 
 def test_evaluation_progress_moves_with_environment_steps_within_an_episode(monkeypatch: pytest.MonkeyPatch):
-    from seqrl.evaluation.evaluate import _EpisodeProgress
+    from seqrl.evaluation.rollout import EpisodeProgress
 
     out = io.StringIO()
     monkeypatch.setattr("sys.stderr", out)
-    counter = _EpisodeProgress("eval run", episodes=4)
+    counter = EpisodeProgress("eval run", episodes=4)
     counter.progress.every = 0.0  # a line on every update
     counter(4)  # reset: four episodes running
     for _ in range(5):  # five steps, none finished

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import checkpoint_path, load_checkpoint, load_run
+from seqrl.checkpoint import checkpoint_path, load_checkpoint
+from seqrl.loading import load_run
 from seqrl.data.sampler import ContextSampler
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.train import train

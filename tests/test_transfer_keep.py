@@ -12,7 +12,8 @@ import json
 import pytest
 import torch
 
-from seqrl.checkpoint import load_checkpoint, load_run
+from seqrl.checkpoint import load_checkpoint
+from seqrl.loading import load_run
 from seqrl.cli import main
 from seqrl.data.sources import save_dataset
 from seqrl.errors import CheckpointError, ConfigError

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.validation import (
     flag,

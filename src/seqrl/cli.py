@@ -52,6 +52,48 @@ def _family_flag(argv: list[str]) -> str | None:
     return None
 
 
+def _run_family(argv: list[str]) -> str | None:
+    """The family tag of the run directory (or checkpoint file) among `seqrl eval`'s arguments,
+    read from its config.json; None when none names a readable run."""
+    import json
+    from pathlib import Path
+
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        path = Path(arg)
+        for config in (path / "config.json", path.parent.parent / "config.json"):
+            try:
+                values = json.loads(config.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(values, dict):
+                return values.get("family")
+    return None
+
+
+def _eval_of_family(argv: list[str]) -> bool:
+    """`seqrl eval RUN_DIR ...` of a run whose family has evaluation flags of its own (the TT's
+    planner): parse with them added. Returns False for the plain path."""
+    if not argv or argv[0] != "eval":
+        return False
+    import tyro
+
+    from seqrl.errors import ConfigError
+    from seqrl.families import get_family
+
+    try:
+        flags = get_family(_run_family(argv[1:])).eval_flags
+    except ConfigError:
+        return False  # an unknown tag: the plain path loads the run and names the problem
+    if flags is None:
+        return False
+    from seqrl.evaluation.evaluate import family_eval_command
+
+    tyro.cli(family_eval_command(flags), args=argv[1:], prog="seqrl eval")
+    return True
+
+
 def _train_of_family(argv: list[str], prog: str = "seqrl train") -> bool:
     """`seqrl train --family F ...`: parse with family F's config (its own flags and defaults).
 
@@ -61,8 +103,8 @@ def _train_of_family(argv: list[str], prog: str = "seqrl train") -> bool:
     import tyro
 
     family = _family_flag(argv[1:])
-    if not argv or argv[0] != "train" or family in (None, "dt"):
-        return False
+    if not argv or argv[0] != "train" or family is None:
+        return False  # the plain path: the Decision Transformer's flags
     from seqrl.errors import ConfigError
     from seqrl.families import get_family
     from seqrl.train import family_train_command
@@ -77,20 +119,18 @@ def _train_of_family(argv: list[str], prog: str = "seqrl train") -> bool:
 
 
 def _expand_preset(args: list[str], family: str) -> list[str]:
-    """`--preset NAME` replaced by the preset's flags, put first so the user's own flags win.
-
-    Only the Trajectory Transformer has named sizes (seqrl.families.tt.config.SIZE_PRESETS)."""
+    """`--preset NAME` replaced by the family's preset flags (`Family.preset_flags`), put first so
+    the user's own flags win (the Trajectory Transformer's sizes: seqrl.families.tt.config.SIZE_PRESETS)."""
     names = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--preset"]
     names += [a.split("=", 1)[1] for a in args if a.startswith("--preset=")]
     if not names:
         return args
     from seqrl.errors import ConfigError
+    from seqrl.families import get_family
 
-    if family != "tt":
-        raise ConfigError(f"--preset names a Trajectory Transformer size; family {family} has none")
     if len(names) > 1:
         raise ConfigError(f"--preset given {len(names)} times; give it once")
-    from seqrl.families.tt.config import preset_flags
+    preset_flags = get_family(family).preset_flags
 
     rest, skip = [], False
     for i, a in enumerate(args):
@@ -113,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] == "pretrain-lm":  # `seqrl pretrain-lm ...` is `seqrl train --family lm ...`
         args, prog = ["train", "--family", "lm", *args[1:]], "seqrl pretrain-lm"
     try:
-        if _train_of_family(args, prog):
+        if _train_of_family(args, prog) or _eval_of_family(args):
             return
         tyro.extras.subcommand_cli_from_dict(
             _subcommands(),

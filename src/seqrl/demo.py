@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 
-from seqrl.config import VARIANTS, TrainConfig
+from seqrl.families.dt.config import VARIANTS, TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.runs import METRICS_FILE, read_jsonl, write_json_atomic
 
@@ -127,7 +127,8 @@ def run_variant(
     Everything already on disk (curve points, the final eval.json) is reused, not recomputed.
     `tracker` (a seqrl.progress.Progress over the demo's training steps) advances chunk by chunk.
     """
-    from seqrl.checkpoint import checkpoint_path, load_checkpoint, load_run
+    from seqrl.checkpoint import checkpoint_path, load_checkpoint
+    from seqrl.loading import load_run
     from seqrl.evaluation.evaluate import evaluate
     from seqrl.train import resolve_device, train
 

@@ -19,16 +19,13 @@ import numpy as np
 import torch
 import tyro
 
-from seqrl.checkpoint import (
-    build_model,
-    checkpoint_path,
-    load_checkpoint,
-    save_checkpoint,
-)
-from seqrl.config import RunConfig, TrainConfig
+from seqrl.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from seqrl.config import RunConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import config_from_dict, family_of
+from seqrl.loading import build_model
 from seqrl.models.spec import DataSpec
 from seqrl.progress import Progress, StepTimeEstimate
 from seqrl.validation import warmup_warning
@@ -129,7 +126,7 @@ def _merge_resumed_config(saved: RunConfig, given: RunConfig) -> RunConfig:
             f"the run directory holds a {saved.family} run, but a {given.family} config was given; "
             f"resume it with --family {saved.family}"
         )
-    # A pretrained trunk set these from the source (seqrl.init.resolve_init): the command that
+    # A pretrained trunk set these from the source (seqrl.lm_init.sources.resolve_init): the command that
     # started the run did not give them, so their difference from it is no news.
     from_trunk = ("embed_dim", "n_layers", "n_heads", "activation") if getattr(saved, "init", "scratch") != "scratch" else ()
     # Compared as the run recorded them: with the dataset's presets filled in (a TT's
@@ -191,7 +188,7 @@ def train(
         print(f"seqrl: warning: {warning}", file=sys.stderr)
 
     if payload is None:  # a pretrained trunk fixes width, depth, heads and GELU (recorded in config.json)
-        from seqrl.init import resolve_init
+        from seqrl.lm_init.sources import resolve_init
 
         cfg = resolve_init(cfg)
     if dataset is None:
@@ -213,7 +210,7 @@ def train(
     sampler = family.build_sampler(cfg, dataset, spec, artefacts)
     init_summary = None
     if payload is None:  # a resumed run loads its checkpoint instead
-        from seqrl.init import initialise
+        from seqrl.lm_init.sources import initialise
 
         init_summary = initialise(model, cfg)
     elif (run_dir / METADATA_FILE).is_file():  # keep the record of where a resumed run's trunk came from
@@ -243,7 +240,6 @@ def train(
         write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
         write_json_atomic(run_dir / METADATA_FILE, {
             **environment_metadata(str(device)),
-            "family": family.tag,
             "spec": spec.to_dict(),
             "parameters": sum(p.numel() for p in model.parameters()),
             "trainable_parameters": sum(p.numel() for p in params),
@@ -261,8 +257,7 @@ def train(
         autocast = autocast_context(cfg.precision, device)
 
         def save() -> None:
-            save_checkpoint(ckpt_file, {
-                "family": family.tag,
+            save_checkpoint(ckpt_file, {  # the family is the config's tag: seqrl.loading.checkpoint_family
                 "step": step,
                 "config": cfg.to_dict(),
                 "spec": spec.to_dict(),
@@ -325,7 +320,7 @@ def train(
                     loss_count, tick = 0, now
                 if cfg.eval_every and step % cfg.eval_every == 0:
                     if eval_envs is None:  # built at the first evaluation, reused by the later ones
-                        from seqrl.evaluation.evaluate import make_eval_envs
+                        from seqrl.evaluation.rollout import make_eval_envs
 
                         eval_envs = make_eval_envs(spec, cfg.eval_episodes)
                     record = evaluate_during_training(model, spec, cfg, device, step, envs=eval_envs)
@@ -400,13 +395,12 @@ def evaluate_during_training(
 
     `envs`: evaluation envs to reuse (`make_eval_envs`); default: built and closed here.
     """
-    from seqrl.evaluation.evaluate import condition_label, evaluate
-    from seqrl.families import get_family
+    from seqrl.evaluation.rollout import condition_label, evaluate
 
     model.eval()
     targets = None
     if cfg.eval_targets == "highest":
-        conditions = get_family(getattr(model, "family", None)).conditions(cfg, spec, None)
+        conditions = family_of(cfg).conditions(cfg, spec, None)
         if conditions and all(isinstance(c, float) for c in conditions):  # target returns (a DT)
             targets = [max(conditions)]
     results = evaluate(model, spec, config=cfg, targets=targets, episodes=cfg.eval_episodes, seed=cfg.eval_seed,

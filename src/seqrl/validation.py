@@ -96,53 +96,23 @@ def require_all_finite(name: str, values: Iterable[Any] | None) -> None:
 
 # ----------------------------------------------------------------------------- configs
 def check_run_numbers(cfg: Any) -> None:
-    """The numeric fields every family's run shares (seqrl.config.RunConfig), where present."""
-
-    def has(name: str) -> bool:
-        return hasattr(cfg, name)
-
+    """The numeric fields every family's run shares (seqrl.config.RunConfig)."""
     for name in ("steps", "batch_size", "eval_episodes", "log_every", "checkpoint_every"):
-        if has(name):
-            require_int(name, getattr(cfg, name), 1)
+        require_int(name, getattr(cfg, name), 1)
     for name in ("warmup_steps", "eval_every", "seed", "eval_seed"):
-        if has(name):
-            require_int(name, getattr(cfg, name), 0)
-    if has("checkpoint_minutes"):
-        require_positive("checkpoint_minutes", cfg.checkpoint_minutes, allow_zero=True)
-    if has("learning_rate"):
-        require_positive("learning_rate", cfg.learning_rate)
-    if has("weight_decay"):
-        require_positive("weight_decay", cfg.weight_decay, allow_zero=True)
-    if has("grad_clip"):
-        require_positive("grad_clip", cfg.grad_clip, allow_zero=True)  # 0 disables clipping
-    if has("min_lr_ratio"):
-        require_in_range("min_lr_ratio", cfg.min_lr_ratio, 0.0, 1.0)
-    if has("betas"):
-        betas = tuple(cfg.betas)
-        if len(betas) != 2:
-            raise ConfigError(f"--betas takes two numbers (beta1 beta2), got {betas!r}")
-        for beta in betas:
-            # torch.optim.AdamW's own condition, checked here so it is never a traceback.
-            if not _is_number(beta) or not (math.isfinite(float(beta)) and 0.0 <= float(beta) < 1.0):
-                raise ConfigError(f"--betas must be two finite numbers in [0, 1), got {betas!r}")
-
-
-def check_dt_numbers(cfg: Any) -> None:
-    """The Decision Transformer's numeric fields (seqrl.config.TrainConfig), where present."""
-    for name in ("embed_dim", "n_layers", "n_heads", "context_len"):
-        if hasattr(cfg, name):
-            require_int(name, getattr(cfg, name), 1)
-    if hasattr(cfg, "num_bins"):
-        require_int("num_bins", cfg.num_bins, 2)
-    if hasattr(cfg, "dropout"):
-        require_in_range("dropout", cfg.dropout, 0.0, 1.0, hi_open=True)
-    if hasattr(cfg, "temperature"):
-        require_positive("temperature", cfg.temperature)
-    if getattr(cfg, "rtg_scale", None) is not None:
-        require_positive("rtg_scale", cfg.rtg_scale)
-    if hasattr(cfg, "discount"):
-        require_in_range("discount", cfg.discount, 0.0, 1.0, lo_open=True)
-    require_all_finite("targets", getattr(cfg, "targets", None))
+        require_int(name, getattr(cfg, name), 0)
+    require_positive("checkpoint_minutes", cfg.checkpoint_minutes, allow_zero=True)
+    require_positive("learning_rate", cfg.learning_rate)
+    require_positive("weight_decay", cfg.weight_decay, allow_zero=True)
+    require_positive("grad_clip", cfg.grad_clip, allow_zero=True)  # 0 disables clipping
+    require_in_range("min_lr_ratio", cfg.min_lr_ratio, 0.0, 1.0)
+    betas = tuple(cfg.betas)
+    if len(betas) != 2:
+        raise ConfigError(f"--betas takes two numbers (beta1 beta2), got {betas!r}")
+    for beta in betas:
+        # torch.optim.AdamW's own condition, checked here so it is never a traceback.
+        if not _is_number(beta) or not (math.isfinite(float(beta)) and 0.0 <= float(beta) < 1.0):
+            raise ConfigError(f"--betas must be two finite numbers in [0, 1), got {betas!r}")
 
 
 # ----------------------------------------------------------------------------- warnings

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.analysis.prediction import normalized_error, oracle_error, prediction_starts, predict_runs
-from seqrl.checkpoint import load_run
+from seqrl.analysis.prediction import normalized_error, prediction_starts, predict_runs
+from seqrl.families.tt.predict import discretization_error as oracle_error
+from seqrl.loading import load_run
 from seqrl.cli import main
 from seqrl.data.sources import save_dataset
 from seqrl.data.trajectories import TrajectoryDataset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from seqrl.checkpoint import load_run
+from seqrl.loading import load_run
 from seqrl.evaluation.evaluate import evaluate, evaluate_run
 from seqrl.models.spec import DataSpec
 from seqrl.train import train

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import load_run
+from seqrl.loading import load_run
 from seqrl.cli import main
 from seqrl.errors import CheckpointError, ConfigError
-from seqrl.evaluation import evaluate as evaluate_module
+from seqrl.evaluation import rollout as rollout_module
 from seqrl.evaluation.evaluate import evaluate, evaluate_run, evaluate_sequential, make_eval_envs
-from seqrl.models.dt import DecisionTransformer
+from seqrl.families.dt.model import DecisionTransformer
 from seqrl.models.gpt import GPT
 from seqrl.train import train
 
@@ -209,7 +209,7 @@ def test_training_builds_its_evaluation_envs_once_and_closes_them(tmp_path, monk
         built.append(envs)
         return envs
 
-    monkeypatch.setattr(evaluate_module, "make_eval_envs", counting_make_eval_envs)
+    monkeypatch.setattr(rollout_module, "make_eval_envs", counting_make_eval_envs)
     result = trained(tmp_path, steps=6, eval_every=2, eval_episodes=3)
     records = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r.get("kind") == "eval"] == [2, 4, 6]

@@ -42,7 +42,7 @@ def test_eval_writes_an_mp4_video(tmp_path):
 
 
 def test_mp4_without_imageio_ffmpeg_is_a_clear_error(tmp_path, monkeypatch):
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
     from seqrl.evaluation.video import record_episode
 
     result = trained(tmp_path)

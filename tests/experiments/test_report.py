@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from seqrl.cli import main
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.experiments.report import collect, summary_rows, write_report
 from seqrl.experiments.spec import Finetune, RunSpec
 from seqrl.runs import write_json_atomic

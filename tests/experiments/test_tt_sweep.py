@@ -31,7 +31,7 @@ def test_a_sweep_trains_dt_and_tt_rows_and_reports_them_side_by_side(tmp_path, t
     cfg = tt_run.config(tmp_path)
     assert cfg.family == "tt" and cfg.sequence_length == 3 and cfg.embed_dim == 16
     assert not hasattr(cfg, "context_len")  # the DT-only defaults are left out of TT runs
-    assert tt_run.eval_planner == PLANNER and sweep.by_name[f"main/{pole}/continuous/s0"].eval_planner is None
+    assert tt_run.eval_settings == PLANNER and sweep.by_name[f"main/{pole}/continuous/s0"].eval_settings is None
     result = run_sweep(sweep, tmp_path / "out", workers=1, threads=1)
     assert sorted(result.names("done")) == sorted(r.name for r in sweep.runs)
     evaluation = json.loads((tmp_path / "out" / tt_run.name / "eval.json").read_text())

@@ -10,10 +10,10 @@ import json
 import pytest
 import torch
 
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.errors import ConfigError
 from seqrl.families import get_family
-from seqrl.init import gpt2_trunk_state, initialise, load_gpt2, parse_init, resolve_init, source_shape
+from seqrl.lm_init.sources import gpt2_trunk_state, initialise, load_gpt2, parse_init, resolve_init, source_shape
 from seqrl.models.gpt import GPT
 from seqrl.models.spec import DataSpec
 from tests.models.conftest import make_dataset
@@ -129,7 +129,7 @@ def test_a_gpt2_initialised_run_needs_no_gpt2_afterwards(tiny_gpt2, tmp_path):
     # Evaluation, resume and fine-tuning read the run's checkpoint, never the GPT-2 directory.
     import shutil
 
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
     from seqrl.train import train
     from seqrl.transfer import finetune
 
@@ -168,7 +168,7 @@ def test_a_gpt2_directory_with_vocab_and_merges_gives_gpt2s_ids(tiny_gpt2, tmp_p
 
     from tokenizers import Tokenizer
 
-    from seqrl.init import source_text
+    from seqrl.lm_init.sources import source_text
 
     directory = tmp_path / "gpt2"
     shutil.copytree(tiny_gpt2, directory)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.families import get_family
 from seqrl.families.lm.model import CausalLM, TextBatch
-from seqrl.init import initialise, load_gpt2, resolve_init
-from seqrl.lm_objectives import alignment_loss, alignment_schedule, kmeans_centres
+from seqrl.lm_init.sources import initialise, load_gpt2, resolve_init
+from seqrl.lm_init.objectives import alignment_loss, alignment_schedule, kmeans_centres
 from seqrl.models.spec import DataSpec
 from seqrl.runs import read_jsonl
 from seqrl.train import train
@@ -113,7 +113,7 @@ def test_cotrain_term_is_the_lm_loss_of_the_source(corpus_dir, tmp_path):
     spec = DataSpec.from_dataset(data, rtg_scale=0.1, targets=(10.0,))
     dt = get_family("dt").build_model(cfg, spec, None)
     initialise(dt, cfg)
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
 
     lm = load_run(run).model
     text = torch.randint(0, lm.tok.num_embeddings, (3, 17), generator=torch.Generator().manual_seed(0))

@@ -1,5 +1,5 @@
 """The trunk-source mechanism is not DT-specific: a Trajectory Transformer's trunk takes another
-run's trunk through `seqrl.init.initialise`, and a GELU mismatch is refused rather than run
+run's trunk through `seqrl.lm_init.sources.initialise`, and a GELU mismatch is refused rather than run
 approximately (a TT run's --init flags: tests/tt/test_lm_init.py). Mechanics tests."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.errors import ConfigError
 from seqrl.families import get_family
 from seqrl.families.tt.config import TTConfig
-from seqrl.init import initialise
+from seqrl.lm_init.sources import initialise
 from seqrl.train import train
 from tests.models.conftest import make_dataset
 
@@ -57,7 +57,7 @@ def test_multitask_dt_refuses_lm_flags_it_does_not_wire():
 
 def test_init_from_a_run_without_a_trunk_or_with_a_corrupt_config_is_refused_by_name(tmp_path):
     from seqrl.families.bc import BCConfig
-    from seqrl.init import source_shape
+    from seqrl.lm_init.sources import source_shape
 
     data = make_dataset(obs_dim=3, act_dim=2, episodes=4)
     train(BCConfig(dataset="tiny", steps=2, batch_size=4, warmup_steps=0, progress=False, run_dir=str(tmp_path / "bc")),
@@ -73,7 +73,7 @@ def test_init_from_a_run_without_a_trunk_or_with_a_corrupt_config_is_refused_by_
 def test_a_corrupt_or_truncated_gpt2_directory_is_refused_by_name(tiny_gpt2, tmp_path):
     import shutil
 
-    from seqrl.init import load_gpt2
+    from seqrl.lm_init.sources import load_gpt2
 
     broken = tmp_path / "gpt2-config"
     shutil.copytree(tiny_gpt2, broken)
@@ -91,7 +91,7 @@ def test_a_corrupt_or_truncated_gpt2_directory_is_refused_by_name(tiny_gpt2, tmp
 def test_heads_given_with_a_pretrained_trunk_are_the_trunks_not_an_embed_dim_error(tiny_gpt2):
     """--init sets width and heads to the trunk's own: the user's --n-heads 3 beside the default
     --embed-dim 128 is not checked against a width that will not be used."""
-    from seqrl.init import resolve_init, source_shape
+    from seqrl.lm_init.sources import resolve_init, source_shape
 
     shape = source_shape(f"gpt2:{tiny_gpt2}")
     for cfg in (TrainConfig(dataset="x", init=f"gpt2:{tiny_gpt2}", n_heads=3),

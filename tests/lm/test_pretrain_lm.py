@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import load_checkpoint, load_run
+from seqrl.checkpoint import load_checkpoint
+from seqrl.loading import load_run
 from seqrl.cli import main
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.errors import ConfigError
 from seqrl.families.lm.config import LMConfig
-from seqrl.families.lm.text import Corpus, MarkovSampler, gpt2_bpe, markov_transitions
-from seqrl.init import resolve_init
+from seqrl.lm_init.text import Corpus, MarkovSampler, gpt2_bpe, markov_transitions
+from seqrl.lm_init.sources import resolve_init
 from seqrl.runs import read_jsonl
 from seqrl.train import train
 from tests.models.conftest import make_dataset
@@ -39,7 +40,7 @@ def test_pretrain_lm_on_a_corpus_checkpoints_resumes_and_initialises_a_dt(corpus
     run = tmp_path / "chibit"
     main(["pretrain-lm", "--dataset", str(corpus_dir), "--steps", "4", "--run-dir", str(run), *LM_TINY])
     payload = load_checkpoint(run)
-    assert payload["family"] == "lm" and payload["step"] == 4
+    assert payload["config"]["family"] == "lm" and payload["step"] == 4
     vocab = payload["artefacts"]["vocab_size"]
     assert 256 < vocab <= 300 and payload["model"]["tok.weight"].shape == (vocab, 16)
     records = [r for r in read_jsonl(run / "metrics.jsonl") if "loss" in r]
@@ -102,7 +103,7 @@ def test_corpus_reads_folders_and_compressed_files_and_refuses_bad_paths(corpus_
 def test_markov_entropy_rate_is_the_stationary_mean_of_the_rows_entropies():
     import numpy as np
 
-    from seqrl.families.lm.text import entropy_rate, markov_transitions
+    from seqrl.lm_init.text import entropy_rate, markov_transitions
 
     # Two states: stay with 0.9 from state 0, 0.5 from state 1; stationary (5/6, 1/6).
     p = np.array([[0.9, 0.1], [0.5, 0.5]])

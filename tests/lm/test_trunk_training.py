@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from seqrl.checkpoint import load_run
-from seqrl.config import TrainConfig
+from seqrl.loading import load_run
+from seqrl.families.dt.config import TrainConfig
 from seqrl.data.sampler import ContextSampler
 from seqrl.families import get_family
 from seqrl.models.spec import DataSpec

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.data.trajectories import TrajectoryDataset
 
 # Every representation x head the paper and the issue name, plus the two ablations.

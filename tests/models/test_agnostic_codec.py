@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import load_run
+from seqrl.loading import load_run
 from seqrl.data.tokenizer import ActionTokenizer, TorchActionTokenizer
 from seqrl.errors import ConfigError
-from seqrl.models.dt import DecisionTransformer
+from seqrl.families.dt.model import DecisionTransformer
 from seqrl.models.spec import DataSpec
 
 from .conftest import make_dataset, tiny_config
@@ -151,7 +151,7 @@ def test_configs_written_before_the_new_flags_load_with_the_original_codec(tmp_p
     assert run.config.pool == "mean" and run.config.spread_head == "per-feature" and run.config.max_action_features == 0
     assert run.model.codec.head.weight.shape[0] == run.spec.act_dim  # the per-feature head
     # A stored tokenized config without the field pools by mean even where the default differs.
-    from seqrl.config import TrainConfig
+    from seqrl.families.dt.config import TrainConfig
 
     assert TrainConfig.from_dict({**saved, "model": "tokenized"}).pool == "mean"
     assert TrainConfig.from_dict({**saved, "model": "tokenized", "pool": "sum"}).pool == "sum"

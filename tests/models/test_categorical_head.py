@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from seqrl.models.action_codecs import CategoricalHead, RegressionHead
+from seqrl.families.dt.actions import CategoricalHead, RegressionHead
 
 from .conftest import VARIANT_CASES  # noqa: F401
 from .test_dt import build

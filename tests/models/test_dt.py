@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import build_model
+from seqrl.loading import build_model
 from seqrl.data.sampler import ContextSampler
 from seqrl.data.tokenizer import ActionTokenizer
 from seqrl.models.gpt import GPT
@@ -185,7 +185,7 @@ def test_weight_decay_skips_norms_biases_and_embeddings(tiny_dataset):
 def test_pooled_action_index_embedding_is_only_a_constant_shift():
     # Documented in --action-index-embedding's help and RESULTS.md: mean-pooling the feature
     # tokens turns the index embedding into one bias vector for the pooled model.
-    from seqrl.models.action_codecs import ActionTokenizedEmbedding
+    from seqrl.families.dt.actions import ActionTokenizedEmbedding
 
     torch.manual_seed(0)
     tokens = torch.randint(0, 10, (2, 5, 3))

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from seqrl.data.tokenizer import ActionTokenizer, TorchActionTokenizer
-from seqrl.models.action_codecs import CategoricalHead, RegressionHead
+from seqrl.families.dt.actions import CategoricalHead, RegressionHead
 
 from .test_dt import batch_of, build
 from .conftest import VARIANT_CASES

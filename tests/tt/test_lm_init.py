@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from seqrl.errors import ConfigError
-from seqrl.init import load_source
+from seqrl.lm_init.sources import load_source
 
 from ..lm.conftest import save_tiny_gpt2
 from ..models.conftest import make_dataset

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqrl.checkpoint import load_checkpoint, load_run
+from seqrl.checkpoint import load_checkpoint
+from seqrl.loading import load_run
 from seqrl.cli import main
 from seqrl.data.trajectories import TrajectoryDataset
-from seqrl.errors import CheckpointError
+from seqrl.errors import CheckpointError, ConfigError
 from seqrl.evaluation.evaluate import evaluate, evaluate_run
 from seqrl.train import lr_multiplier, train
 
@@ -61,11 +62,11 @@ def test_tt_run_directory_checkpoint_and_terms(tmp_path):
     data = make_dataset(obs_dim=3, act_dim=2)
     result = train(tiny_tt_config(tmp_path), dataset=data)
     payload = load_checkpoint(result.run_dir)
-    assert payload["family"] == "tt" and payload["config"]["family"] == "tt" and "artefacts" in payload
+    assert "family" not in payload and payload["config"]["family"] == "tt" and "artefacts" in payload
     lines = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert all({"loss/state", "loss/action", "loss/reward", "loss/value"} <= set(x) for x in lines)
     meta = json.loads((result.run_dir / "metadata.json").read_text())
-    assert meta["family"] == "tt"
+    assert "family" not in meta  # one source of a run's family: its config
     run = load_run(result.run_dir)
     assert run.family == "tt" and type(run.model).__name__ == "TrajectoryTransformer"
     assert states_equal(run.model.state_dict(), result.model.state_dict())
@@ -154,9 +155,12 @@ def test_planner_flags_on_a_dt_run_are_refused(tmp_path, capsys):
     from ..evaluation.test_evaluate import trained
 
     result = trained(tmp_path)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit):  # a DT run's `seqrl eval` has no planner flags
         main(["eval", str(result.run_dir), "--episodes", "2", "--horizon", "3", "--device", "cpu"])
-    assert "Trajectory Transformer" in capsys.readouterr().err
+    assert "--horizon" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="horizon: a dt run takes no evaluation settings"):
+        evaluate_run(result.run_dir, episodes=2, device="cpu", settings={"horizon": 3})
+    assert not (result.run_dir / "eval.json").exists()
 
 
 def test_unknown_family_flag_is_a_clear_error(capsys):
@@ -173,7 +177,7 @@ def test_trained_tiny_tt_plans_better_than_a_random_policy(tmp_path):
     result = train(cfg, dataset=data)
     planner = dict(horizon=2, beam_width=8, expansion=2, context_transitions=2)
     planned = evaluate(result.model, result.spec, config=result.config, episodes=12, seed=123, device="cpu",
-                       planner=planner)[0]
+                       settings=planner)[0]
     rng = np.random.default_rng(0)
     random_returns = []
     env = SeedLengthEnv()
@@ -228,7 +232,7 @@ def test_a_tt_episode_records_as_a_gif_through_its_planner(tmp_path):
     data = env_dataset(episodes=8)
     result = train(tiny_tt_config(tmp_path, dataset="seedlength-tt", steps=2), dataset=data)
     report = evaluate_run(result.run_dir, episodes=1, device="cpu", video=tmp_path / "tt.gif", seed=5,
-                          planner={"horizon": 2, "beam_width": 2, "expansion": 1})
+                          settings={"horizon": 2, "beam_width": 2, "expansion": 1})
     frames = imageio.mimread(tmp_path / "tt.gif")
     length = report["results"][0]["lengths"][0]
     assert len(frames) == length + 1  # the reset frame and one per step of the evaluated episode

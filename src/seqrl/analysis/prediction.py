@@ -57,15 +57,6 @@ def normalized_error(predicted: np.ndarray, dataset: Any, starts: np.ndarray) ->
     return (((predicted - truth) / std) ** 2).mean(-1)
 
 
-def oracle_error(discretizer: Any, dataset: Any, starts: np.ndarray, horizon: int) -> np.ndarray:
-    """(n, H) the discrete oracle: true states through the discretizer's state dimensions."""
-    obs_dim = dataset.obs_dim
-    truth = dataset.observations[starts[:, None] + np.arange(1, horizon + 1)]  # (n, H, obs_dim)
-    padded = np.concatenate([truth, np.zeros(truth.shape[:2] + (discretizer.action_dim - obs_dim,), np.float32)], -1)
-    decoded = discretizer.decode(discretizer.encode(padded))[..., :obs_dim]
-    return (((decoded - truth) / dataset.observation_std) ** 2).mean(-1)
-
-
 def predict_runs(
     run_dirs: Sequence[str | Path],
     *,
@@ -77,7 +68,7 @@ def predict_runs(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Open-loop predictions of every run from the same start states; the report (see the module)."""
-    from seqrl.checkpoint import load_run
+    from seqrl.loading import load_run
     from seqrl.data.sources import load_dataset
     from seqrl.families import get_family
     from seqrl.runtime import resolve_device
@@ -110,9 +101,9 @@ def predict_runs(
         if "log_prob" in out:
             entry["log_prob"] = out["log_prob"].mean(0).tolist()
         report["runs"].append(entry)
-        if report["oracle"] is None and run.family == "tt":
-            report["oracle"] = {"run_dir": str(path),
-                                "error": oracle_error(run.artefacts, dataset, chosen, horizon).mean(0).tolist()}
+        oracle = family.open_loop_oracle(run.artefacts, dataset, chosen, horizon) if report["oracle"] is None else None
+        if oracle is not None:
+            report["oracle"] = {"run_dir": str(path), "error": oracle.mean(0).tolist()}
     return report
 
 

@@ -516,3 +516,16 @@ class TorchActionTokenizer(nn.Module):
                 f"{what} must have shape (..., {self.action_dim}): expected {self.action_dim} "
                 f"action features, got {tensor.shape[-1] if tensor.ndim else 0} (shape {tuple(tensor.shape)})"
             )
+
+
+# Tokenizer state as tensors, so it survives a checkpoint's `weights_only=True` loading.
+def tokenizer_to_payload(tokenizer: ActionTokenizer | None) -> dict[str, Any] | None:
+    if tokenizer is None:
+        return None
+    return {k: torch.from_numpy(np.asarray(v)) if isinstance(v, np.ndarray) else v for k, v in tokenizer.state_dict().items()}
+
+
+def tokenizer_from_payload(state: dict[str, Any] | None) -> ActionTokenizer | None:
+    if state is None:
+        return None
+    return ActionTokenizer.from_state_dict({k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()})

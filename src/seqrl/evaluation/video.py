@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from seqrl.errors import ConfigError
-from seqrl.evaluation.evaluate import _check_spaces, _ContextOnly, resolve_env_id, rollout
-from seqrl.families import get_family
+from seqrl.evaluation.rollout import ContextOnly, check_spaces, resolve_env_id, rollout
+from seqrl.families import family_of
 from seqrl.models.spec import DataSpec
 
 
@@ -31,12 +31,13 @@ def record_episode(
     device: str | torch.device = "cpu",
     env_id: str | None = None,
     frame_skip: int = 1,
-    planner: dict[str, Any] | None = None,
+    settings: Any = None,
 ) -> dict[str, Any]:
     """Run one episode (seed `seed`; a DT conditioned on `target`) and write its frames to `path`.
 
     Any family: the episode is driven by the family's policy, as `evaluate` drives it (`config`
-    is the run's; a DT may pass `context_len` alone). `frame_skip` keeps every n-th frame (long
+    is the run's; a DT may pass `context_len` alone; `settings` are the family's own, e.g. the TT's
+    planner). `frame_skip` keeps every n-th frame (long
     episodes make large GIFs). Returns the episode's return, length and the number of frames written.
     """
     try:
@@ -56,7 +57,7 @@ def record_episode(
     if config is None:
         if context_len is None:
             raise ConfigError("record_episode needs the run's config (or a DT's context_len)")
-        config = _ContextOnly(int(context_len))
+        config = ContextOnly(int(context_len))
     env_id = resolve_env_id(spec, env_id)
     device = torch.device(device)
     from seqrl.collect.rollout import make_vector_env
@@ -67,10 +68,10 @@ def record_episode(
     was_training = model.training
     model.eval()
     try:
-        low, high = _check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
-        family = get_family(getattr(model, "family", None))
+        low, high = check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
+        family = family_of(config)
         condition = target if target is not None else family.conditions(config, spec, None)[0]
-        policy = family.make_policy(model, spec, config, condition, settings=planner, device=device)
+        policy = family.make_policy(model, spec, config, condition, settings=settings, device=device)
         returns, lengths = rollout(policy, envs, seed, low, high,
                                    on_step=lambda live: frames.append(envs.envs[0].render()))
         episode_return, length = float(returns[0]), int(lengths[0])

@@ -118,7 +118,7 @@ def _execute(run: RunSpec, run_dir: Path, output_root: str) -> dict[str, Any]:
             from seqrl.evaluation.evaluate import evaluate_run
 
             cfg = run.config(output_root)
-            evaluate_run(run_dir, episodes=run.eval_episodes, device=cfg.device, planner=run.eval_planner)
+            evaluate_run(run_dir, episodes=run.eval_episodes, device=cfg.device, settings=run.eval_settings)
     except Exception as exc:  # noqa: BLE001 (a failing run is reported, the sweep goes on)
         error = f"{type(exc).__name__}: {exc}"
         write_json_atomic(run_dir / RUN_STATE_FILE, {**state, "status": "failed", "error": error,

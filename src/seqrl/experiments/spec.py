@@ -14,7 +14,8 @@ rows alike); an experiment's own options must all belong to its models' family. 
 name: demo
 defaults: {steps: 2000, embed_dim: 64}      # every run (any TrainConfig field)
 eval: {episodes: 5}                          # evaluation after training (and during, if eval_every); 0: none
-                                             # a TT's planner: eval: {episodes: 5, planner: {horizon: 5, beam_width: 16}}
+                                             # a family's own settings (the TT's planner; `planner:` is the same key):
+                                             #   eval: {episodes: 5, settings: {horizon: 5, beam_width: 16}}
 experiments:
   main:
     datasets: [hopper-medium]
@@ -90,7 +91,7 @@ class RunSpec:
     overrides: dict[str, Any]  # every TrainConfig value the sweep sets (defaults + options)
     eval_episodes: int
     finetune: Finetune | None = None
-    eval_planner: dict[str, Any] | None = None  # a TT run's planner settings for its final evaluation
+    eval_settings: dict[str, Any] | None = None  # the family's own evaluation settings (a TT run's planner)
     after: tuple[str, ...] = ()  # runs of the sweep this one needs finished first (an `init: lm:@RUN` source)
 
     @property
@@ -205,7 +206,7 @@ def expand(spec: Mapping[str, Any]) -> Sweep:
     name = str(spec.get("name", "sweep"))
     defaults = _overrides(spec.get("defaults") or {}, "defaults")
     eval_episodes = _eval_episodes(spec.get("eval"), DEFAULT_EVAL_EPISODES, "eval")
-    eval_planner = _eval_planner(spec.get("eval"), None, "eval")
+    eval_settings = _eval_settings(spec.get("eval"), None, "eval")
     experiments = spec.get("experiments")
     if not isinstance(experiments, Mapping) or not experiments:
         raise ConfigError("a sweep spec needs 'experiments': a mapping of experiment name to settings")
@@ -213,7 +214,7 @@ def expand(spec: Mapping[str, Any]) -> Sweep:
     runs: list[RunSpec] = []
     for exp_name, exp in experiments.items():
         _check_name(str(exp_name), "experiment name")
-        runs.extend(_expand_experiment(str(exp_name), exp or {}, defaults, eval_episodes, eval_planner))
+        runs.extend(_expand_experiment(str(exp_name), exp or {}, defaults, eval_episodes, eval_settings))
     seen: dict[str, RunSpec] = {}
     for run in runs:
         if run.name in seen:
@@ -229,7 +230,7 @@ def expand(spec: Mapping[str, Any]) -> Sweep:
 
 def _expand_experiment(
     name: str, exp: Mapping[str, Any], defaults: dict[str, Any], eval_episodes: int,
-    eval_planner: dict[str, Any] | None = None,
+    eval_settings: dict[str, Any] | None = None,
 ) -> list[RunSpec]:
     where = f"experiment {name!r}"
     if not isinstance(exp, Mapping):
@@ -250,7 +251,8 @@ def _expand_experiment(
     options = _overrides(exp.get("options") or {}, f"{where}: options")
     grid = _grid(exp.get("grid") or {}, where)
     variants = _variants(exp.get("variants"), where)
-    planner = _eval_planner(exp.get("eval"), eval_planner, f"{where}: eval")
+    own_settings = _eval_settings(exp.get("eval"), None, f"{where}: eval")  # this experiment's, checked per family below
+    settings = {**(eval_settings or {}), **(own_settings or {})} or None
     episodes = _eval_episodes(exp.get("eval"), eval_episodes, f"{where}: eval")
     finetune = exp.get("finetune")
     modes: list[str | None] = [None]
@@ -268,7 +270,7 @@ def _expand_experiment(
         if unknown_ft:
             raise ConfigError(f"{where}: unknown finetune keys {', '.join(sorted(unknown_ft))} (known: from, train, rebuild)")
         if finetune.get("rebuild") is not None:
-            from seqrl.transfer import check_rebuild
+            from seqrl.families.dt.transfer import check_rebuild
 
             try:
                 rebuild = check_rebuild(_as_list(finetune["rebuild"], f"{where}: finetune.rebuild"))
@@ -297,7 +299,7 @@ def _expand_experiment(
         run = RunSpec(
             name=run_name, experiment=name, dataset=str(dataset), model=str(model), seed=seed, label=label,
             options=run_options, overrides=overrides, eval_episodes=episodes,
-            eval_planner=planner if model == "tt" else None,
+            eval_settings=_run_settings(family_of_model_name(str(model)), settings, own_settings, where),
             finetune=Finetune(_fill(source_template, fields, where), mode, rebuild) if mode else None,
         )
         try:
@@ -415,31 +417,44 @@ def _eval_episodes(value: Any, default: int, where: str) -> int:
     if value is False:
         return 0
     if isinstance(value, Mapping):
-        unknown = set(value) - {"episodes", "planner"}
+        unknown = set(value) - {"episodes", *SETTINGS_KEYS}
         if unknown:
-            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))} (eval takes 'episodes' and a TT's "
-                              "'planner'; eval_seed and targets are config fields)")
+            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))} (eval takes 'episodes' and a "
+                              "family's 'settings', e.g. a TT's planner; eval_seed and targets are config fields)")
         value = value.get("episodes", default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"{where}: episodes must be an integer >= 0, got {value!r}")
     return value
 
 
-def _eval_planner(value: Any, default: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
-    """`eval: {planner: {...}}`: Trajectory Transformer planner settings (checked now)."""
-    if not isinstance(value, Mapping) or value.get("planner") is None:
-        return default
-    planner = value["planner"]
-    if not isinstance(planner, Mapping):
-        raise ConfigError(f"{where}: planner must be a mapping of planner settings, got {planner!r}")
-    from seqrl.families.tt.planner import planner_settings
+SETTINGS_KEYS = ("settings", "planner")  # `planner:` is what the TT's settings were first called
 
-    planner = {str(k).replace("-", "_"): v for k, v in planner.items()}
+
+def _eval_settings(value: Any, default: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """`eval: {settings: {...}}`: a family's own evaluation settings, as given (each run's family
+    checks them: `_run_settings`)."""
+    if not isinstance(value, Mapping):
+        return default
+    given = [k for k in SETTINGS_KEYS if value.get(k) is not None]
+    if not given:
+        return default
+    if len(given) > 1:
+        raise ConfigError(f"{where}: give the settings once, under 'settings' ('planner' is the same key)")
+    settings = value[given[0]]
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{where}: {given[0]} must be a mapping of settings, got {settings!r}")
+    return {**(default or {}), **{str(k).replace("-", "_"): v for k, v in settings.items()}}
+
+
+def _run_settings(family: Any, settings: dict[str, Any] | None, own: dict[str, Any] | None, where: str) -> Any:
+    """A run's evaluation settings, checked by its family now. Settings given for the whole sweep
+    apply to the families that have settings; an experiment's own must fit its models' family."""
+    if family.eval_flags is None and not own:
+        return None
     try:
-        planner_settings("", 0.99, planner)
+        return family.eval_settings(settings)
     except (ConfigError, TypeError) as exc:
-        raise ConfigError(f"{where}: planner: {exc}") from None
-    return {**(default or {}), **planner}
+        raise ConfigError(f"{where}: eval: {exc}") from None
 
 
 def _as_list(value: Any, where: str) -> list[Any]:

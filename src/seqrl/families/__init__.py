@@ -45,7 +45,7 @@ class Family:
 
     tag: str = ""
     config_class: type = object
-    model_names: tuple[str, ...] = ()  # the `model` values of this family's configs
+    model_names: tuple[str, ...] = ()  # the `model` values of this family's configs (sweep specs' `models`)
     artefacts_key: str = "artefacts"  # where the checkpoint stores the fitted artefacts
     predicts_states: bool = False  # whether `open_loop` is implemented (seqrl predict)
 
@@ -87,9 +87,56 @@ class Family:
         """What to evaluate under, one result row each (DT: target returns; TT: `(None,)`)."""
         raise NotImplementedError
 
-    def make_policy(self, model: Any, spec: Any, cfg: Any, condition: Any, settings: dict[str, Any] | None = None,
+    def make_policy(self, model: Any, spec: Any, cfg: Any, condition: Any, settings: Any = None,
                     device: Any = None) -> Policy:
+        """The policy acting under `condition`; `settings` are this family's evaluation settings,
+        as `eval_settings` returns them (None: the defaults)."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ evaluation settings
+    # A family may have settings of its own for evaluation (the TT's planner): flags of
+    # `seqrl eval` (`eval_flags`, a dataclass parsed by tyro), a mapping in a sweep spec's
+    # `eval: {settings: ...}`, a keyword of `evaluate(settings=...)`. The generic evaluation
+    # passes them through untouched; only the family reads them.
+    eval_flags: type | None = None
+    """A frozen dataclass of this family's `seqrl eval` flags, with an `overrides()` method
+    giving the mapping `eval_settings` takes (None: the family has none)."""
+
+    def eval_settings(self, values: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`values` checked (a ConfigError names a bad one) and returned; None when empty."""
+        if values:
+            raise ConfigError(f"{', '.join(sorted(values))}: a {self.tag} run takes no evaluation settings "
+                              "(they are another family's, e.g. the Trajectory Transformer's planner)")
+        return None
+
+    def eval_report(self, model: Any, spec: Any, cfg: Any, settings: Any) -> dict[str, Any]:
+        """Entries this family adds to an evaluation report (eval.json), e.g. the settings used."""
+        return {}
+
+    def task_views(self, run: Any, task: str | None) -> list[tuple[str, Any, Any, Any]] | None:
+        """A multi-task run's views, one plain run per task: (name, model, spec, config); None for
+        a family whose runs have one task (`task` names one of them, or None for all)."""
+        if task is not None:
+            raise ConfigError(f"--task applies to multi-task runs; this is a {self.tag} run")
+        return None
+
+    # ------------------------------------------------------------------ other hooks with defaults
+    def binned(self, cfg: Any) -> bool:
+        """Whether the run's actions are quantized into bins (the report's bins plots apply)."""
+        return False
+
+    def preset_flags(self, name: str) -> list[str]:
+        """`seqrl train --preset NAME`: the flags a named size stands for (none by default)."""
+        raise ConfigError(f"--preset names a size of a family that has them (the Trajectory Transformer's); "
+                          f"family {self.tag} has none")
+
+    def finetune_plan(self, payload: dict[str, Any], **kwargs: Any) -> Any:
+        """How `seqrl finetune` transfers a run of this family (seqrl.transfer); the default refuses."""
+        raise ConfigError(f"seqrl finetune transfers Decision Transformer runs; this is a {self.tag} run")
+
+    def open_loop_oracle(self, artefacts: Any, dataset: Any, starts: np.ndarray, horizon: int) -> np.ndarray | None:
+        """The error floor of this family's state predictions (the TT's discretization), or None."""
+        return None
 
     def open_loop(self, model: Any, cfg: Any, artefacts: Any, dataset: Any, starts: np.ndarray, horizon: int,
                   actions: str = "dataset", context: int = 1) -> dict[str, np.ndarray]:
@@ -135,7 +182,8 @@ def get_family(tag: str | None) -> Family:
 
 
 def family_of(cfg: Any) -> Family:
-    return get_family(getattr(cfg, "family", None))
+    """The family of a config: its tag is the one source of a run's family."""
+    return get_family(cfg.family)
 
 
 def family_of_model_name(model: str) -> Family:

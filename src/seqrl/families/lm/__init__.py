@@ -48,7 +48,7 @@ class LanguageModelFamily(Family):
     model_names = ("lm",)
 
     def load_data(self, cfg: LMConfig) -> Any:
-        from seqrl.families.lm.text import Corpus
+        from seqrl.lm_init.text import Corpus
 
         return Corpus.load(cfg.dataset, cfg.max_chars)
 
@@ -63,7 +63,7 @@ class LanguageModelFamily(Family):
             artefacts = {"kind": "markov", "vocab_size": cfg.vocab_size, "temperature": cfg.markov_temperature,
                          "seed": cfg.markov_seed}
         else:
-            from seqrl.families.lm.text import load_tokenizer
+            from seqrl.lm_init.text import load_tokenizer
 
             tokenizer = load_tokenizer(cfg.tokenizer, corpus, cfg.vocab_size)
             artefacts = {"kind": "text", "vocab_size": tokenizer.get_vocab_size(), "tokenizer_json": tokenizer.to_str()}
@@ -83,7 +83,7 @@ class LanguageModelFamily(Family):
                         cfg.dropout, cfg.activation)
 
     def build_sampler(self, cfg: LMConfig, corpus: Any, spec: Any, artefacts: Any) -> Any:
-        from seqrl.families.lm import text
+        from seqrl.lm_init import text
 
         if artefacts["kind"] == "markov":
             transitions = text.markov_transitions(artefacts["vocab_size"], artefacts["temperature"], artefacts["seed"])

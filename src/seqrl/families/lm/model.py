@@ -1,31 +1,20 @@
 """A causal language model on models/gpt.py's trunk, with a tied token head (GPT-2's layout).
 
 Token embedding `tok` (V, D) plus a learned position table `pos` (P, D), dropout, the trunk,
-logits h @ tok^T. `seqrl.init` reads `trunk.*`, `tok.weight` and `pos.weight` of its checkpoint.
+logits h @ tok^T. `seqrl.lm_init.sources` reads `trunk.*`, `tok.weight` and `pos.weight` of its checkpoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqrl.lm_init.text import TextBatch
 from seqrl.models.gpt import GPT, init_weights
 
 
-@dataclass
-class TextBatch:
-    tokens: np.ndarray | torch.Tensor  # (B, L + 1) token ids: inputs are [:, :-1], targets [:, 1:]
-
-    def to_torch(self, device: torch.device) -> "TextBatch":
-        return TextBatch(torch.as_tensor(self.tokens, dtype=torch.long).to(device, non_blocking=True))
-
-
 class CausalLM(nn.Module):
-    family = "lm"
 
     def __init__(self, vocab_size: int, context_len: int, dim: int, n_layers: int, n_heads: int, dropout: float,
                  activation: str = "gelu_tanh") -> None:

@@ -10,7 +10,7 @@ import torch
 
 from seqrl.families import Family, register
 from seqrl.families.tt.config import TTConfig
-from seqrl.families.tt.planner import PlannerSettings, beam_plan, planner_settings
+from seqrl.families.tt.planner import PlannerFlags, PlannerSettings, beam_plan, planner_settings
 
 
 class TTPolicy:
@@ -105,12 +105,12 @@ class TrajectoryTransformerFamily(Family):
         return fit_discretizer(run_transitions(dataset, cfg), cfg.num_bins, cfg.binning)
 
     def artefacts_to_payload(self, artefacts: Any) -> Any:
-        from seqrl.checkpoint import tokenizer_to_payload
+        from seqrl.data.tokenizer import tokenizer_to_payload
 
         return tokenizer_to_payload(artefacts)
 
     def artefacts_from_payload(self, state: Any) -> Any:
-        from seqrl.checkpoint import tokenizer_from_payload
+        from seqrl.data.tokenizer import tokenizer_from_payload
 
         return tokenizer_from_payload(state)
 
@@ -118,7 +118,7 @@ class TrajectoryTransformerFamily(Family):
         from seqrl.data.tokenizer import TorchActionTokenizer
         from seqrl.families.tt.model import TrajectoryTransformer
 
-        from seqrl.init import configure_trunk
+        from seqrl.lm_init.sources import configure_trunk
 
         return configure_trunk(TrajectoryTransformer(cfg, spec, TorchActionTokenizer(artefacts)), cfg)  # --freeze-trunk, --lora-rank
 
@@ -160,9 +160,26 @@ class TrajectoryTransformerFamily(Family):
         goal = getattr(cfg, "goal", "none")
         return "tt" if goal == "none" else f"tt-goal:{goal}"
 
-    def make_policy(self, model: Any, spec: Any, cfg: TTConfig, condition: Any, settings: dict[str, Any] | None = None,
-                    device: Any = None) -> TTPolicy:
-        device = torch.device(device) if device is not None else next(model.parameters()).device
+    def preset_flags(self, name: str) -> list[str]:
+        from seqrl.families.tt.config import preset_flags
+
+        return preset_flags(name)
+
+    # ------------------------------------------------------------------ evaluation: the planner
+    eval_flags = PlannerFlags
+
+    def eval_settings(self, values: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Planner settings (seqrl.families.tt.planner.PlannerSettings' fields), checked now."""
+        values = {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
+        try:
+            planner_settings("", 0.99, values)
+        except TypeError as exc:
+            from seqrl.errors import ConfigError
+
+            raise ConfigError(f"planner: {exc}") from None
+        return values or None
+
+    def _planner(self, model: Any, spec: Any, cfg: TTConfig, settings: dict[str, Any] | None) -> PlannerSettings:
         if getattr(cfg, "goal", "none") != "none":
             # No rewards were modelled: the plan is the most probable trajectory towards the goal.
             if (settings or {}).get("mode") == "reward":
@@ -180,7 +197,21 @@ class TrajectoryTransformerFamily(Family):
         own = {"horizon": cfg.eval_horizon, "beam_width": cfg.eval_beam_width}
         given = {k: v for k, v in (settings or {}).items() if v is not None}  # an unset flag keeps the run's
         own = {k: v for k, v in own.items() if v is not None}
-        return TTPolicy(model, planner_settings(spec.dataset, cfg.discount, {**own, **given}), device)
+        return planner_settings(spec.dataset, cfg.discount, {**own, **given})
+
+    def make_policy(self, model: Any, spec: Any, cfg: TTConfig, condition: Any, settings: dict[str, Any] | None = None,
+                    device: Any = None) -> TTPolicy:
+        device = torch.device(device) if device is not None else next(model.parameters()).device
+        return TTPolicy(model, self._planner(model, spec, cfg, settings), device)
+
+    def eval_report(self, model: Any, spec: Any, cfg: TTConfig, settings: dict[str, Any] | None) -> dict[str, Any]:
+        return {"planner": self._planner(model, spec, cfg, settings).to_dict()}
+
+    def open_loop_oracle(self, artefacts: Any, dataset: Any, starts: np.ndarray, horizon: int) -> np.ndarray:
+        """The error of the discretization alone: the dataset's own states through the TT's bins."""
+        from seqrl.families.tt.predict import discretization_error
+
+        return discretization_error(artefacts, dataset, starts, horizon)
 
 
 register(TrajectoryTransformerFamily())

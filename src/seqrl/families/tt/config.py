@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from seqrl.config import LMInitConfig
+from seqrl.lm_init.config import LMInitConfig
 from seqrl.errors import ConfigError
 from seqrl.validation import check_run_numbers
 
@@ -35,7 +35,7 @@ class TTConfig(LMInitConfig):
     """Train a Trajectory Transformer: every dimension of (state, action, reward, value) a token.
 
     Its trunk can start from a language model or another run (--init, --freeze-trunk, --lora-rank,
-    --trunk-learning-rate; seqrl.init); the alignment and co-training objectives are DT-only so far."""
+    --trunk-learning-rate; seqrl.lm_init.sources); the alignment and co-training objectives are DT-only so far."""
 
     family: Literal["tt"] = "tt"
     """Model family: tt, the Trajectory Transformer (these flags; `seqrl train --help` lists the DT's)."""
@@ -162,7 +162,7 @@ class TTConfig(LMInitConfig):
             raise ConfigError(f"--num-bins must be >= 2, got {self.num_bins}")
         if self.sequence_length < 2:
             raise ConfigError(f"--sequence-length must be >= 2 transitions, got {self.sequence_length}")
-        # A pretrained trunk (--init) replaces the width and heads with its own (seqrl.init.resolve_init).
+        # A pretrained trunk (--init) replaces the width and heads with its own (seqrl.lm_init.sources.resolve_init).
         if self.init == "scratch" and self.embed_dim % self.n_heads:
             raise ConfigError(f"--embed-dim ({self.embed_dim}) must be divisible by --n-heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:

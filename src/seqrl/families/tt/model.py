@@ -30,7 +30,6 @@ KINDS = ("state", "action", "reward", "value")
 
 
 class TrajectoryTransformer(nn.Module):
-    family = "tt"  # the family tag evaluation looks the policy up by (seqrl.families)
 
     def __init__(self, cfg: TTConfig, spec: DataSpec, discretizer: TorchActionTokenizer) -> None:
         super().__init__()

@@ -83,8 +83,6 @@ class PlannerSettings:
 PLANNER_PRESETS: dict[str, dict[str, Any]] = {
     "halfcheetah": {"horizon": 5, "beam_width": 32},
 }
-# What a 2-core CPU plans in seconds per step rather than minutes (bench/plan.py measures both).
-CPU_SCALE = {"horizon": 5, "beam_width": 16, "expansion": 2}
 
 
 def planner_settings(dataset: str, discount: float, overrides: dict[str, Any] | None = None) -> PlannerSettings:
@@ -98,6 +96,44 @@ def planner_settings(dataset: str, discount: float, overrides: dict[str, Any] | 
     if unknown:
         raise ConfigError(f"unknown planner settings: {', '.join(sorted(unknown))}")
     return replace(PlannerSettings(), **values)
+
+
+# --------------------------------------------------------------------------- seqrl eval's flags
+@dataclass(frozen=True)
+class PlannerFlags:
+    """The Trajectory Transformer's planner settings for `seqrl eval` (unset: the authors' defaults
+    and per-task presets; see seqrl.families.tt.planner)."""
+
+    plan_mode: Literal["reward", "likelihood"] | None = None
+    """reward: beam search for reward plus value (offline RL); likelihood: the most probable trajectory (imitation)."""
+    horizon: int | None = None
+    """Planning horizon in transitions (default 15; halfcheetah 5)."""
+    beam_width: int | None = None
+    """Beams kept per environment (default 128; halfcheetah 32)."""
+    expansion: int | None = None
+    """Candidates sampled per beam each step (default 2)."""
+    action_cdf: float | None = None
+    """Drop the least likely action bins while their probability mass stays below this, the authors'
+    cdf_act (default 0.6: sample from roughly the most likely 40% of the mass)."""
+    action_top_k: int | None = None
+    """Or from the k most likely bins (default: off)."""
+    context_transitions: int | None = None
+    """Transitions of history the model sees (default 5)."""
+    replan_every: int | None = None
+    """Plan every k steps, taking the plan's actions open-loop in between (default 1)."""
+    cache: bool = True
+    """Reuse keys and values between tokens (--no-cache re-encodes the window for every token, as
+    the authors' planner does: slow, the reference the cache is tested equal to)."""
+    context_value: Literal["planned", "zero"] | None = None
+    """Value token of past transitions in the context: the plan's own prediction (default) or a
+    placeholder (the token of a value of 0). No effect on a model that masks value tokens, as
+    the authors' and seqrl's default do; it matters only for runs trained with --no-mask-values."""
+
+    def overrides(self) -> dict[str, Any]:
+        values = {k: v for k, v in asdict(self).items() if k not in ("plan_mode", "cache")}
+        values.update(mode=self.plan_mode, use_cache=None if self.cache else False)
+        return {k: v for k, v in values.items() if v is not None}
+
 
 
 # --------------------------------------------------------------------------- the window decoder

@@ -66,3 +66,12 @@ def tt_open_loop(model: Any, cfg: Any, discretizer: Any, dataset: Any, starts: n
     return {"states": states.cpu().numpy(), "log_prob": log_prob.cpu().numpy(),
             "log_density": log_density.cpu().numpy(), "tokens": decoder.tokens.cpu().numpy(),
             "prefix_length": int(prefix.shape[1])}
+
+
+def discretization_error(discretizer: Any, dataset: Any, starts: np.ndarray, horizon: int) -> np.ndarray:
+    """(n, H) the discrete oracle: true states through the discretizer's state dimensions."""
+    obs_dim = dataset.obs_dim
+    truth = dataset.observations[starts[:, None] + np.arange(1, horizon + 1)]  # (n, H, obs_dim)
+    padded = np.concatenate([truth, np.zeros(truth.shape[:2] + (discretizer.action_dim - obs_dim,), np.float32)], -1)
+    decoded = discretizer.decode(discretizer.encode(padded))[..., :obs_dim]
+    return (((decoded - truth) / dataset.observation_std) ** 2).mean(-1)

@@ -1,5 +1,16 @@
-"""The Decision Transformer as a family: tokenizer artefact, model, context sampler, and the
-return-conditioned policy (return-to-go bookkeeping and per-episode context windows)."""
+"""The Decision Transformer (Chen et al. 2021) with the action representations of Annett &
+Andersen, as a family. Everything only the DT needs lives in this package:
+
+    config.py     TrainConfig (`seqrl train`'s flags) and the per-task presets
+    actions.py    the registry of action representations, their embeddings, heads and codecs
+    model.py      the model: (R, s, a) tokens through the shared trunk (seqrl.models.gpt)
+    policy.py     return-to-go bookkeeping and context windows for evaluation
+    transfer.py   what `seqrl finetune` keeps, rebuilds and freezes
+    reference.py  the one-episode-at-a-time evaluation loop tests and benchmarks compare against
+
+This module is the family object the training loop, checkpoints and evaluation look up by its
+tag: tokenizer artefact, model, context sampler, policy and target-return conditions.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +19,20 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from seqrl.config import VARIANTS, TrainConfig, resolve_presets
 from seqrl.families import Family, register
-
-
-class DTPolicy:
-    """Acts for n episodes at once, each conditioned on the same target return.
-
-    The return-to-go starts at the target and drops by each reward; it is kept unscaled in
-    float64 and multiplied by `spec.rtg_scale` when fed to the model (as `run_episode` does), and
-    each episode keeps its last K steps in its own row of a `ContextWindows`.
-    """
-
-    def __init__(self, model: Any, spec: Any, context_len: int, target: float, device: torch.device) -> None:
-        self.model, self.spec, self.context_len, self.target, self.device = model, spec, context_len, float(target), device
-
-    def reset(self, n: int, seed: int) -> None:
-        from seqrl.evaluation.context import ContextWindows
-
-        self.windows = ContextWindows(n, self.context_len, self.spec.obs_dim, self.spec.act_dim)
-        self.rtg = np.full(n, self.target, np.float64)  # unscaled return still to collect
-        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
-
-    def act(self, rows: np.ndarray, observations: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
-        scaled = (self.rtg[rows] * self.spec.rtg_scale).astype(np.float32)
-        self.windows.push(rows, scaled, self.spec.normalize_states(observations), timesteps)
-        batch = self.windows.batch(rows, self.device)
-        return self.model.act(*batch, generator=self.generator).float().cpu().numpy()  # (n_rows, act_dim)
-
-    def observe(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        self.windows.set_actions(rows, actions)
-        self.rtg[rows] -= rewards
+from seqrl.families.dt.actions import REPRESENTATIONS
+from seqrl.families.dt.config import TrainConfig, resolve_presets
+from seqrl.families.dt.policy import DTPolicy
 
 
 class DecisionTransformerFamily(Family):
     tag = "dt"
     config_class = TrainConfig
-    model_names = VARIANTS
     artefacts_key = "tokenizer"  # the key checkpoints have used for the action tokenizer since v1
+
+    @property
+    def model_names(self) -> tuple[str, ...]:  # every registered action representation
+        return tuple(REPRESENTATIONS)
 
     def resolve(self, cfg: TrainConfig) -> TrainConfig:
         return resolve_presets(cfg)
@@ -73,20 +60,20 @@ class DecisionTransformerFamily(Family):
         )
 
     def artefacts_to_payload(self, artefacts: Any) -> Any:
-        from seqrl.checkpoint import tokenizer_to_payload
+        from seqrl.data.tokenizer import tokenizer_to_payload
 
         return tokenizer_to_payload(artefacts)
 
     def artefacts_from_payload(self, state: Any) -> Any:
-        from seqrl.checkpoint import tokenizer_from_payload
+        from seqrl.data.tokenizer import tokenizer_from_payload
 
         return tokenizer_from_payload(state)
 
     def build_model(self, cfg: TrainConfig, spec: Any, artefacts: Any) -> Any:
         from seqrl.data.tokenizer import TorchActionTokenizer
-        from seqrl.models.dt import DecisionTransformer
+        from seqrl.families.dt.model import DecisionTransformer
 
-        from seqrl.init import configure_trunk
+        from seqrl.lm_init.sources import configure_trunk
 
         model = DecisionTransformer(cfg, spec, TorchActionTokenizer(artefacts) if artefacts is not None else None)
         return configure_trunk(model, cfg)  # --freeze-trunk, --lora-rank
@@ -99,7 +86,7 @@ class DecisionTransformerFamily(Family):
             state_mean=np.asarray(spec.state_mean, np.float32), state_std=np.asarray(spec.state_std, np.float32),
         )
         if getattr(cfg, "cotrain_weight", 0.0):
-            from seqrl.lm_objectives import cotrain_sampler
+            from seqrl.lm_init.objectives import cotrain_sampler
 
             sampler = cotrain_sampler(sampler, cfg)
         return sampler
@@ -107,15 +94,18 @@ class DecisionTransformerFamily(Family):
     def conditions(self, cfg: TrainConfig, spec: Any, requested: Sequence[float] | None = None) -> tuple:
         return tuple(float(t) for t in (spec.targets if requested is None else requested))
 
-    def make_policy(self, model: Any, spec: Any, cfg: TrainConfig, condition: Any, settings: dict[str, Any] | None = None,
+    def make_policy(self, model: Any, spec: Any, cfg: TrainConfig, condition: Any, settings: Any = None,
                     device: Any = None) -> DTPolicy:
-        from seqrl.errors import ConfigError
-
-        unused = sorted(k for k, v in (settings or {}).items() if v is not None)
-        if unused:
-            raise ConfigError(f"{', '.join(unused)}: planner settings apply to the Trajectory Transformer, not to a DT run")
         device = torch.device(device) if device is not None else next(model.parameters()).device
         return DTPolicy(model, spec, cfg.context_len, condition, device)
+
+    def binned(self, cfg: TrainConfig) -> bool:
+        return cfg.representation.tokenized
+
+    def finetune_plan(self, payload: dict[str, Any], **kwargs: Any) -> Any:
+        from seqrl.families.dt.transfer import finetune_plan
+
+        return finetune_plan(payload, **kwargs)
 
 
 register(DecisionTransformerFamily())

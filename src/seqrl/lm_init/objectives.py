@@ -180,8 +180,8 @@ def cotrain_sampler(base: Any, cfg: Any) -> CotrainSampler:
     """`base` with corpus windows tokenized by the LM's own tokenizer (--cotrain-corpus, or the lm: run's corpus)."""
     from tokenizers import Tokenizer
 
-    from seqrl.families.lm.text import Corpus, TextSampler, encode_corpus
-    from seqrl.init import source_text
+    from seqrl.lm_init.text import Corpus, TextSampler, encode_corpus
+    from seqrl.lm_init.sources import source_text
 
     tokenizer_json, corpus = source_text(cfg.init)
     corpus = cfg.cotrain_corpus or corpus

@@ -20,7 +20,7 @@ projections (returns, states, actions; the TT's tokens) are always new.
 structure) freezes the trunk (`--freeze-trunk`) or puts peft LoRA adapters on its attention
 projections (`--lora-rank`). `initialise` (run by the training loop for a new run only; a resumed
 run loads its checkpoint) copies the pretrained weights in and fills the language-model
-objectives (seqrl.lm_objectives) with the LM's token embeddings and k-means centres.
+objectives (seqrl.lm_init.objectives) with the LM's token embeddings and k-means centres.
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ def source_shape(init: str) -> dict[str, Any] | None:
         return {"embed_dim": int(config["n_embd"]), "n_layers": int(config["n_layer"]),
                 "n_heads": int(config["n_head"]), "activation": GPT2_ACTIVATIONS[config.get("activation_function", "gelu_new")]}
     _, config = _run_config(path, kind)
-    if kind == "lm" and config.get("family") != "lm":
+    # A language model's run names its tokenizer and vocabulary (a `seqrl pretrain-lm` run's
+    # config); the trunk of any other run is taken with run:RUN_DIR.
+    if kind == "lm" and not {"tokenizer", "vocab_size"} <= set(config):
         raise ConfigError(f"--init lm:{path}: that run is of family {config.get('family', 'dt')!r}, not a "
                           "`seqrl pretrain-lm` run (use run:RUN_DIR to take another run's trunk)")
     return {"embed_dim": int(config["embed_dim"]), "n_layers": int(config["n_layers"]),
@@ -243,7 +245,7 @@ def _gpt2_tokenizer_json(directory: Path) -> str | None:
     if (directory / "tokenizer.json").is_file():
         return (directory / "tokenizer.json").read_text()
     if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
-        from seqrl.families.lm.text import byte_level_bpe
+        from seqrl.lm_init.text import byte_level_bpe
 
         return byte_level_bpe(directory / "vocab.json", directory / "merges.txt").to_str()
     return None

@@ -16,16 +16,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqrl.config import TrainConfig
+from seqrl.families.dt.config import TrainConfig
 from seqrl.data.sampler import Batch
 from seqrl.data.tokenizer import TorchActionTokenizer
-from seqrl.models.action_codecs import ActionCodec
+from seqrl.families.dt.actions import ActionCodec
 from seqrl.models.gpt import GPT, init_weights, weight_decay_groups
 from seqrl.models.spec import DataSpec
 
 
 class DecisionTransformer(nn.Module):
-    family = "dt"  # the family tag evaluation looks the policy up by (seqrl.families)
 
     def __init__(self, cfg: TrainConfig, spec: DataSpec, tokenizer: TorchActionTokenizer | None = None) -> None:
         super().__init__()
@@ -55,10 +54,10 @@ class DecisionTransformer(nn.Module):
         self.embed_dropout = nn.Dropout(cfg.dropout)
         self.apply(init_weights)  # before the trunk, which initialises itself
         self.trunk = GPT(dim, cfg.n_layers, cfg.n_heads, cfg.dropout, getattr(cfg, "activation", "gelu"))
-        # The language-model objectives (alignment, co-training; seqrl.lm_objectives), if asked for.
+        # The language-model objectives (alignment, co-training; seqrl.lm_init.objectives), if asked for.
         self.lm_objectives = None
         if getattr(cfg, "align_weight", 0.0) or getattr(cfg, "cotrain_weight", 0.0):
-            from seqrl.lm_objectives import LMObjectives
+            from seqrl.lm_init.objectives import LMObjectives
 
             self.lm_objectives = LMObjectives(cfg, dim)
 
@@ -152,7 +151,7 @@ class DecisionTransformer(nn.Module):
         if objectives.cotrain_weight:
             text = getattr(batch, "text", None)
             if text is None:
-                raise RuntimeError("co-training needs batches with corpus windows (seqrl.lm_objectives.CotrainSampler)")
+                raise RuntimeError("co-training needs batches with corpus windows (seqrl.lm_init.objectives.CotrainSampler)")
             value = objectives.cotrain_term(self.trunk, text)
             loss = loss + objectives.cotrain_weight * value
             terms["cotrain"] = value.detach()

@@ -140,7 +140,6 @@ class EnsembleLinear(nn.Module):
 
 
 class GaussianEnsemble(nn.Module):
-    family = "dynamics"
 
     def __init__(self, cfg: DynamicsConfig, spec: Any, stats: dict[str, list[float]]) -> None:
         super().__init__()

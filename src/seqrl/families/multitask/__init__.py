@@ -34,12 +34,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqrl.config import TrainConfig, preset_for
+from seqrl.families.dt.config import TrainConfig, preset_for
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import Family, register
 from seqrl.families.dt import DecisionTransformerFamily
+from seqrl.families.dt.actions import REPRESENTATIONS
 
-MT_MODELS = ("mt-tokenized-spread", "mt-continuous-spread")
+# The multi-task DT takes the DT's spread representations, named with an "mt-" prefix so that a
+# sweep's `models` entry names the family too.
+MT_MODELS = tuple(f"mt-{name}" for name, rep in REPRESENTATIONS.items() if rep.spread)
 SEPARATOR = "+"
 SHARED_MODULES = ("trunk", "embed_ln", "embed_return", "embed_timestep")
 
@@ -164,12 +167,11 @@ class MultiTaskSampler:
 class MultiTaskDT(nn.Module):
     """A DecisionTransformer per task, sharing everything but the state embedding (and buffers)."""
 
-    family = "mtdt"
 
     def __init__(self, cfg: MultiTaskConfig, spec: MultiTaskSpec, tokenizers: dict[str, Any]) -> None:
         super().__init__()
         from seqrl.data.tokenizer import TorchActionTokenizer
-        from seqrl.models.dt import DecisionTransformer
+        from seqrl.families.dt.model import DecisionTransformer
 
         self.names = list(cfg.tasks)
         views = {}
@@ -249,12 +251,12 @@ class MultiTaskFamily(Family):
                 for name, dataset, s in zip(data.names, data.datasets, spec.tasks)}
 
     def artefacts_to_payload(self, artefacts: dict[str, Any]) -> Any:
-        from seqrl.checkpoint import tokenizer_to_payload
+        from seqrl.data.tokenizer import tokenizer_to_payload
 
         return {k: tokenizer_to_payload(v) for k, v in artefacts.items()}
 
     def artefacts_from_payload(self, state: Any) -> dict[str, Any]:
-        from seqrl.checkpoint import tokenizer_from_payload
+        from seqrl.data.tokenizer import tokenizer_from_payload
 
         return {k: tokenizer_from_payload(v) for k, v in (state or {}).items()}
 
@@ -284,6 +286,10 @@ class MultiTaskFamily(Family):
 
     def describe(self, cfg: MultiTaskConfig) -> str:
         return cfg.model
+
+    def finetune_plan(self, payload: dict[str, Any], **kwargs: Any) -> Any:
+        """Fine-tuning starts from the shared layers: the first task's view, a plain DT run."""
+        return DecisionTransformerFamily().finetune_plan(source_view_payload(payload), **kwargs)
 
 
 register(MultiTaskFamily())

@@ -1,4 +1,11 @@
-"""Action codecs: everything that differs between the four action representations.
+"""Action representations of the Decision Transformer: a registry of descriptors, and the codecs
+that embed, predict and decode actions.
+
+Each representation (`--model NAME`) is an `ActionRepresentation` registered in
+`REPRESENTATIONS` below: its embedding and the facts the rest of seqrl asks about it (tokenized,
+spread, pooled). A new representation is one `register_representation` call in this file.
+
+Action codecs: everything that differs between the action representations.
 
 A codec decides how many tokens an action takes per timestep (k), how those tokens are
 embedded, how the action is read back out of the transformer's hidden states, the loss, and
@@ -37,11 +44,15 @@ codec independent of the task's act_dim, so `seqrl finetune --rebuild state ...`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqrl.data.tokenizer import TorchActionTokenizer
+from seqrl.errors import ConfigError
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -119,6 +130,69 @@ class ActionSpreadEmbedding(nn.Module):
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.value(actions.unsqueeze(-1)) + self.feature.weight[: actions.shape[-1]]  # (B, T, d, D)
+
+
+# --------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class EmbeddingShape:
+    """What an action embedding is built from (`ActionRepresentation.build_embedding`'s argument)."""
+
+    vocab_size: int  # token ids of the action vocabulary (0 without a tokenizer)
+    act_dim: int
+    dim: int  # the trunk's width
+    index_embedding: bool  # --action-index-embedding
+    max_features: int  # --max-action-features (0: sized for act_dim)
+    pool: str  # --pool, for a pooled token embedding
+
+
+@dataclass(frozen=True)
+class ActionRepresentation:
+    """One way of feeding actions to the Decision Transformer (`--model NAME`), registered by name.
+
+    Everything else in seqrl asks these fields instead of parsing the name, so a new
+    representation is one `register_representation` call (see tests/families/dt/test_actions.py)."""
+
+    name: str
+    build_embedding: Callable[[EmbeddingShape], nn.Module]  # -> module with .tokens_per_step and forward(actions, tokens)
+    tokenized: bool  # actions enter as bin tokens: the action tokenizer is fitted and bins apply
+    spread: bool  # one token per action feature, generated feature by feature (a shared head may read them all)
+    pooled: bool = False  # several feature tokens pooled into one (--pool applies)
+    feature_tables: bool = True  # has tables sized per action feature (--max-action-features applies)
+    description: str = ""
+
+
+REPRESENTATIONS: dict[str, ActionRepresentation] = {}
+
+
+def register_representation(rep: ActionRepresentation) -> ActionRepresentation:
+    if rep.name in REPRESENTATIONS:
+        raise ValueError(f"action representation {rep.name!r} is already registered")
+    REPRESENTATIONS[rep.name] = rep
+    return rep
+
+
+def representation(name: str) -> ActionRepresentation:
+    """The representation registered as `name`, or a ConfigError listing the known ones."""
+    try:
+        return REPRESENTATIONS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown model {name!r}; choose from {', '.join(REPRESENTATIONS)}") from None
+
+
+register_representation(ActionRepresentation(
+    "continuous", lambda s: ActionEmbedding(s.act_dim, s.dim), tokenized=False, spread=False, feature_tables=False,
+    description="the baseline DT: one linear embedding of the whole continuous action"))
+register_representation(ActionRepresentation(
+    "tokenized", lambda s: ActionTokenizedEmbedding(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features, s.pool),
+    tokenized=True, spread=False, pooled=True, description="per-feature bin tokens pooled into one action token"))
+register_representation(ActionRepresentation(
+    "tokenized-spread",
+    lambda s: ActionTokenizedSpreadEmbedding(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features),
+    tokenized=True, spread=True, description="one bin token per action feature, generated feature by feature"))
+register_representation(ActionRepresentation(
+    "continuous-spread", lambda s: ActionSpreadEmbedding(s.act_dim, s.dim, s.max_features), tokenized=False, spread=True,
+    description="one continuous value per token (value * w + feature embedding)"))
+
 
 
 # --------------------------------------------------------------------------- heads
@@ -244,9 +318,10 @@ class ActionCodec(nn.Module):
         pool: str = "mean",
     ) -> None:
         super().__init__()
-        if (variant.startswith("tokenized") or head == "categorical") and tokenizer is None:
+        rep = representation(variant)
+        if (rep.tokenized or head == "categorical") and tokenizer is None:
             raise ValueError(f"variant {variant!r} with head {head!r} needs an action tokenizer")
-        if shared_head and not variant.endswith("spread"):
+        if shared_head and not rep.spread:
             raise ValueError(f"a shared action head needs a spread variant, not {variant!r}")
         if max_features and act_dim > max_features:
             raise ValueError(f"act_dim {act_dim} exceeds max_features {max_features}")
@@ -268,16 +343,9 @@ class ActionCodec(nn.Module):
         else:
             vocab = tokenizer.vocab_size if tokenizer is not None else 0
             self.id_base = None
-        if variant == "continuous":
-            self.embedding: nn.Module = ActionEmbedding(act_dim, dim)
-        elif variant == "tokenized":
-            self.embedding = ActionTokenizedEmbedding(vocab, act_dim, dim, index_embedding, self.max_features, pool)
-        elif variant == "tokenized-spread":
-            self.embedding = ActionTokenizedSpreadEmbedding(vocab, act_dim, dim, index_embedding, self.max_features)
-        elif variant == "continuous-spread":
-            self.embedding = ActionSpreadEmbedding(act_dim, dim, self.max_features)
-        else:
-            raise ValueError(f"unknown action variant {variant!r}")
+        self.representation = representation(variant)
+        self.embedding: nn.Module = self.representation.build_embedding(
+            EmbeddingShape(vocab, act_dim, dim, index_embedding, self.max_features, pool))
         if head == "regression":
             self.head: nn.Module = RegressionHead(dim, act_dim, low, high, shared=shared_head)
         elif head == "categorical":

@@ -19,12 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from seqrl.errors import ConfigError
-from seqrl.families.lm.model import TextBatch
 
 END_OF_TEXT = "<|endoftext|>"
 MAX_MARKOV_STATES = 4096  # the chain is a dense V x V matrix
+
+
+@dataclass
+class TextBatch:
+    tokens: np.ndarray | torch.Tensor  # (B, L + 1) token ids: inputs are [:, :-1], targets [:, 1:]
+
+    def to_torch(self, device: torch.device) -> "TextBatch":
+        return TextBatch(torch.as_tensor(self.tokens, dtype=torch.long).to(device, non_blocking=True))
 
 
 def corpus_files(path: str | Path) -> list[Path]:

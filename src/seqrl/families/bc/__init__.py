@@ -109,7 +109,6 @@ class BCSampler:
 class BCModel(nn.Module):
     """The DT paper's MLPBCModel: flattened states -> [Linear, ReLU, Dropout] x n -> Linear -> tanh."""
 
-    family = "bc"
 
     def __init__(self, cfg: BCConfig, spec: Any) -> None:
         super().__init__()
