@@ -160,9 +160,8 @@ def sweep(checkout: Path, spec: str, patterns: list[str], output: Path) -> dict[
     its exit status and wall time. A failed run is not fatal: the comparison reports it."""
     env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
     code = "import sys; from seqrl.cli import main; sys.exit(main())"
-    command = [sys.executable, "-c", code, "sweep", spec, "--workers", "1", "--threads", "1", "--output", str(output)]
-    if patterns:
-        command[6:6] = ["--only", *patterns]
+    only = ["--only", *patterns] if patterns else []
+    command = [sys.executable, "-c", code, "sweep", spec, *only, "--workers", "1", "--threads", "1", "--output", str(output)]
     start = time.perf_counter()
     exit_code = subprocess.run(command, cwd=checkout, env=env).returncode
     return {"exit": exit_code, "seconds": round(time.perf_counter() - start, 1)}
