@@ -263,35 +263,113 @@ def test_agnostic_tables_put_a_rerun_of_the_halfcheetah_variants_beside_the_firs
     assert "| wide | 6.4 ± 1.0 (1 seed) | 0.0023 |" in out and "rerun" not in out
 
 
+def _fake_run(root: Path, name: str, loss=0.5, score=10.0, evaluation=3.0, status="done", lr=1e-3,
+              returns=(5.0,), steps=(1, 2)) -> Path:
+    """A run directory as a sweep leaves it: sweep.json, metrics.jsonl (training records with a
+    machine-dependent speed, an evaluation) and eval.json (with a path and a wall time)."""
+    d = root / name
+    d.mkdir(parents=True)
+    lines = [{"step": s, "loss": 1.0 if s < steps[-1] else loss, "loss/action": 0.25, "lr": lr, "grad_norm": 1.5,
+              "steps_per_sec": 7.0 + len(str(root))} for s in steps]  # speed is not a result
+    lines.append({"step": steps[-1], "kind": "eval", "eval/target_1/score_mean": evaluation})
+    (d / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = {"target": 1.0, "episodes": len(returns), "return_mean": sum(returns) / len(returns), "score_mean": score,
+              "returns": list(returns)}
+    (d / "eval.json").write_text(json.dumps({"run_dir": str(d), "wall_time_s": len(str(root)), "episodes": len(returns),
+                                             "results": [result]}))
+    (d / "sweep.json").write_text(json.dumps({"status": status, **({"error": "boom"} if status == "failed" else {})}))
+    (d / "metadata.json").write_text(json.dumps({"git_revision": "abc", "python": "3.11", "versions": {"torch": "2"}}))
+    return d
+
+
 def test_repeat_at_commit_finds_every_difference_between_two_runs_and_none_between_equal_ones(tmp_path):
-    """repeat_at_commit.differences: logged losses step by step, evaluations and eval.json scores."""
+    """repeat_at_commit.differences: every metrics record (losses and loss terms, lr, grad norm,
+    evaluations) and every eval.json field, exactly; speeds, paths and wall times are not results."""
     repeat = _load_script("repeat_at_commit")
+    a, b = tmp_path / "a", tmp_path / "bb"  # different lengths: different speeds, paths and wall times
 
-    def run(name, loss=0.5, score=10.0, evaluation=3.0):
-        d = tmp_path / name
-        d.mkdir()
-        lines = [{"step": 1, "loss": 1.0, "grad_norm": 2.0, "steps_per_sec": 7.0 + len(name)},  # speed is not a result
-                 {"step": 2, "loss": loss, "grad_norm": 1.5, "steps_per_sec": 9.0},
-                 {"step": 2, "kind": "eval", "eval/target_1/score_mean": evaluation}]
-        (d / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-        (d / "eval.json").write_text(json.dumps({"results": [{"target": 1.0, "return_mean": 5.0, "score_mean": score}]}))
-        return d
+    assert repeat.differences(_fake_run(a, "same"), _fake_run(b, "same")) == []
+    assert repeat.differences(_fake_run(a, "loss"), _fake_run(b, "loss", loss=0.5000001)) == [
+        "step 2 loss: 0.5 against 0.5000001"]
+    assert repeat.differences(_fake_run(a, "lr"), _fake_run(b, "lr", lr=2e-3)) == [
+        "step 1 lr: 0.001 against 0.002", "step 2 lr: 0.001 against 0.002"]
+    assert repeat.differences(_fake_run(a, "score"), _fake_run(b, "score", score=10.5)) == [
+        "eval.json results[0].score_mean: 10.0 against 10.5"]
+    assert repeat.differences(_fake_run(a, "evaluation"), _fake_run(b, "evaluation", evaluation=3.5)) == [
+        "step 2 eval eval/target_1/score_mean: 3.0 against 3.5"]
+    assert repeat.differences(_fake_run(a, "int"), _fake_run(b, "int", returns=(5,))) == [  # 5 and 5.0 are not the same JSON
+        "eval.json results[0].returns: [5.0] against [5]"]
+    assert repeat.differences(_fake_run(a, "steps"), _fake_run(b, "steps", steps=(1, 2, 3))) == [
+        "metrics.jsonl records differ from record 3: ['step 2 eval'] against ['step 3', 'step 3 eval'] "
+        "(3 against 4 records)",
+        "step 2 loss: 0.5 against 1.0"]
 
-    assert repeat.differences(run("a"), run("same")) == []
-    assert repeat.differences(run("b"), run("loss", loss=0.5000001)) == ["step 2 loss: 0.5 against 0.5000001"]
-    assert repeat.differences(run("c"), run("score", score=10.5)) == [
-        "eval.json differs: {1.0: (5.0, 10.0)} against {1.0: (5.0, 10.5)}"]
-    assert repeat.differences(run("d"), run("evaluation", evaluation=3.5)) == ["in-training evaluations differ"]
+
+def test_repeat_at_commit_compares_every_run_of_both_sides_and_reports_them(tmp_path):
+    """compare: one verdict per run either side wrote (identical, differs, failed, missing);
+    write_report: the verdicts as Markdown and JSON."""
+    repeat = _load_script("repeat_at_commit")
+    other, this = tmp_path / "other", tmp_path / "this"
+    for side in (other, this):
+        _fake_run(side, "dt/data/continuous/s0")
+        _fake_run(side, "lm/corpus/lm/s0")
+    _fake_run(other, "tt/data/tt/s0")
+    _fake_run(this, "tt/data/tt/s0", loss=0.25)
+    _fake_run(other, "bc/data/bc/s0")
+    _fake_run(this, "bc/data/bc/s0", status="failed")
+    _fake_run(this, "new/data/continuous/s0")
+
+    rows = {r["run"]: r for r in repeat.compare(other, this)}
+    assert {name: r["verdict"] for name, r in rows.items()} == {
+        "dt/data/continuous/s0": "identical", "lm/corpus/lm/s0": "identical", "tt/data/tt/s0": "differs",
+        "bc/data/bc/s0": "failed", "new/data/continuous/s0": "missing"}
+    assert rows["dt/data/continuous/s0"]["differences"] == []
+    assert (rows["dt/data/continuous/s0"]["logged_steps"], rows["dt/data/continuous/s0"]["evaluations"]) == (2, 1)
+    assert rows["tt/data/tt/s0"]["differences"] == ["step 2 loss: 0.5 against 0.25"]
+    assert rows["bc/data/bc/s0"]["differences"] == ["this: failed (boom)"]
+    assert rows["new/data/continuous/s0"]["differences"] == ["run directory absent on the other side"]
+
+    summary = {"command": "python experiments/repeat_at_commit.py X spec.yaml --all", "identical": False,
+               "other": {"commit": "X", "revision": "1" * 40, "recorded": ["1" * 40], "exit": 0, "seconds": 1.0},
+               "this": {"revision": "2" * 40, "recorded": ["2" * 40], "exit": 1, "seconds": 1.0},
+               "spec": "spec.yaml", "spec_from_here": True, "patterns": [], "machine": repeat._machine(this, list(rows)),
+               "runs": list(rows.values())}
+    repeat.write_report(tmp_path / "report" / "check.md", summary)
+    text = (tmp_path / "report" / "check.md").read_text()
+    assert "**Not identical: 2 of 5 runs identical to the bit**" in text
+    assert "| tt/data/tt/s0 | differs | 2 (2) | 1 | 1 | 0.25 |" in text
+    assert "### tt/data/tt/s0\n- step 2 loss: 0.5 against 0.25" in text
+    assert json.loads((tmp_path / "report" / "check.json").read_text())["runs"][0]["run"] == "bc/data/bc/s0"
 
 
-def test_repeat_at_commit_refuses_an_output_that_already_holds_the_run(tmp_path, capsys):
+def test_repeat_at_commit_refuses_an_output_that_already_holds_runs(tmp_path, capsys):
     """A sweep skips a finished run, so a reused --output would compare old results: refused by
-    name before anything is checked out or trained."""
+    name before anything is checked out or trained; so is a call naming no run and no --all."""
+    with pytest.raises(SystemExit, match="name RUN patterns or give --all"):
+        _run_script("repeat_at_commit", ["HEAD", "experiments/paper.yaml", "--output", str(tmp_path)], capsys)
     (tmp_path / "this" / "main" / "x" / "s0").mkdir(parents=True)
-    with pytest.raises(SystemExit, match=r"this/main/x/s0 exists; give an empty --output"):
+    with pytest.raises(SystemExit, match=r"this holds runs; give an empty --output"):
         _run_script("repeat_at_commit", ["HEAD", "experiments/paper.yaml", "main/x/s0", "--output", str(tmp_path)],
                     capsys)
     assert not (tmp_path / "checkout").exists()
+
+
+def test_identity_spec_covers_what_issue_26_names():
+    """experiments/identity.yaml: a DT of each action representation, a TT, an LM-initialised DT
+    with alignment and co-training (from an LM the sweep pretrains), each evaluated during training."""
+    from seqrl.config import VARIANTS
+    from seqrl.experiments.spec import load_spec
+
+    runs = load_spec(EXPERIMENTS / "identity.yaml").runs
+    plain = {r.model for r in runs if r.experiment == "dt"}
+    assert plain == set(VARIANTS)
+    assert [r.model for r in runs if r.experiment == "tt"] == ["tt"]
+    (lm_init,) = [r for r in runs if str(r.overrides.get("init", "")).startswith("lm:@")]
+    assert lm_init.overrides["align_weight"] > 0 and lm_init.overrides["cotrain_weight"] > 0
+    assert lm_init.after == ("pretrain/_usr_share_common-licenses/lm/s0",)
+    for run in runs:
+        if run.experiment in ("dt", "tt", "lm-init"):
+            assert run.overrides["eval_every"] <= run.steps and run.eval_episodes >= 1 and run.steps <= 60
 
 
 def test_tt_action_context_compares_greedy_actions_and_values_with_the_data_by_context_length(tmp_path):
