@@ -93,3 +93,38 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def tiny_dataset() -> TrajectoryDataset:
+    from tests.helpers.dt import make_dataset
+
+    return make_dataset()
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    pytest.importorskip("transformers")
+    from tests.helpers.lm import save_tiny_gpt2
+
+    return save_tiny_gpt2(tmp_path_factory.mktemp("gpt2") / "tiny-gpt2")
+
+
+@pytest.fixture
+def corpus_dir(tmp_path) -> Path:
+    from tests.helpers.lm import CORPUS
+
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text(CORPUS)
+    import gzip
+
+    with gzip.open(root / "sub" / "b.txt.gz", "wt") as f:  # Debian ships its text gzip-compressed
+        f.write(CORPUS.upper())
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    """Caches (k-means centres, tokenized corpora) in the test's own directory."""
+    monkeypatch.setenv("SEQRL_CACHE", str(tmp_path / "cache"))

@@ -21,7 +21,7 @@ from seqrl.checkpoint import load_checkpoint
 from seqrl.data.sampler import ContextSampler
 from seqrl.train import autocast_context, bf16_supported, train
 
-from .models.conftest import replace, tiny_config, tiny_dataset  # noqa: F401 (fixture)
+from tests.helpers.dt import replace, tiny_config
 
 CPU = torch.device("cpu")
 

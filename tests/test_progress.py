@@ -107,10 +107,10 @@ def test_seqrl_sweep_prints_plain_progress_lines_when_not_a_terminal(tmp_path, m
 
     from seqrl.experiments.spec import expand
     from seqrl.experiments.sweep import SweepView, run_sweep
-    from tests.experiments.conftest import TINY_DEFAULTS
+    from tests.helpers.dt import SWEEP_TINY_DEFAULTS as TINY_DEFAULTS
 
     from seqrl.data.sources import save_dataset
-    from tests.models.conftest import make_dataset
+    from tests.helpers.dt import make_dataset
 
     save_dataset(make_dataset(obs_dim=4, act_dim=1, episodes=4, seed=0, name="pole-tiny"), "seqrl/pole-tiny-v0",
                  "InvertedPendulum-v5", ref_min_score=0.0, ref_max_score=1000.0)
@@ -196,8 +196,7 @@ def test_evaluation_progress_moves_with_environment_steps_within_an_episode(monk
 def test_python_evaluate_shows_progress_unless_told_not_to(tmp_path, monkeypatch):
     from seqrl.evaluation.evaluate import evaluate
 
-    from .evaluation.envs import register
-    from .evaluation.test_evaluate import trained
+    from tests.helpers.envs import register, trained
 
     register()
     result = trained(tmp_path)

@@ -50,7 +50,7 @@ def test_readme_tt_example_builds_a_tt_config_that_finishes_its_warmup(monkeypat
         return SimpleNamespace(model=None, spec=None, config=cfg)
 
     def fake_evaluate(*args, **kwargs):
-        seen["planner"] = kwargs.get("planner")
+        seen["planner"] = kwargs.get("settings")
         return []
 
     monkeypatch.setattr(seqrl.train, "train", fake_train)

@@ -14,7 +14,7 @@ from seqrl.data.sampler import ContextSampler
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.train import train
 
-from .models.conftest import VARIANT_CASES, make_dataset, replace, tiny_config, tiny_dataset  # noqa: F401 (fixture)
+from tests.helpers.dt import VARIANT_CASES, make_dataset, replace, tiny_config
 
 
 def states_equal(a: dict, b: dict) -> bool:
@@ -173,7 +173,7 @@ def test_one_writer_per_run_directory_across_real_processes(tmp_path):
     from seqrl.errors import CheckpointError
     from seqrl.evaluation.evaluate import evaluate_run
 
-    from .models.conftest import make_dataset, tiny_config
+    from tests.helpers.dt import make_dataset, tiny_config
 
     data = make_dataset()
     run_dir = tmp_path / "run"
@@ -201,7 +201,7 @@ def test_a_time_interval_checkpoint_leaves_a_stopped_run_resumable_below_checkpo
     """--checkpoint-every above --steps would leave nothing until the end; --checkpoint-minutes saves anyway."""
     from seqrl.checkpoint import load_checkpoint
 
-    from .models.conftest import make_dataset, tiny_config
+    from tests.helpers.dt import make_dataset, tiny_config
 
     calls = {"n": 0}
 
@@ -236,8 +236,8 @@ def test_a_window_longer_than_every_episode_or_too_big_for_memory_is_refused_bef
         tmp_path, monkeypatch):
     import seqrl.memory
 
-    from .models.conftest import make_dataset, tiny_config
-    from .tt.conftest import tiny_tt_config
+    from tests.helpers.dt import make_dataset, tiny_config
+    from tests.helpers.tt import tiny_tt_config
 
     data = make_dataset(episodes=4)
     longest = int(data.episode_lengths.max())

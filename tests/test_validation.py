@@ -158,7 +158,7 @@ def test_seqrl_report_on_a_folder_without_runs_exits_2_and_writes_nothing(tmp_pa
 
 def test_seqrl_report_on_only_unfinished_runs_exits_2_and_says_why(tmp_path, capsys):
     from seqrl.cli import main
-    from tests.experiments.test_report import fake_run
+    from tests.helpers.runs import fake_run
 
     fake_run(tmp_path, "main", "hopper", "tokenized", 0, None, status="running")
     with pytest.raises(SystemExit) as exit_info:
@@ -200,7 +200,7 @@ def test_a_loss_that_becomes_nan_is_a_seqrl_error_naming_the_steps_and_keeping_t
     from seqrl.errors import TrainingError
     from seqrl.train import train
 
-    from .models.conftest import make_dataset, tiny_config
+    from tests.helpers.dt import make_dataset, tiny_config
 
     calls = {"n": 0}
 
@@ -258,7 +258,7 @@ def test_resume_with_fewer_steps_than_the_checkpoint_is_refused_and_config_kept(
 
     from seqrl.train import train
 
-    from .models.conftest import make_dataset, tiny_config
+    from tests.helpers.dt import make_dataset, tiny_config
 
     data = make_dataset()
     train(tiny_config(tmp_path, steps=6, checkpoint_every=2), dataset=data)

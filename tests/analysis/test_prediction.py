@@ -21,8 +21,8 @@ from seqrl.families.tt.data import joined_transitions
 from seqrl.families.tt.predict import tt_open_loop
 from seqrl.train import train
 
-from ..models.conftest import make_dataset, tiny_config
-from ..tt.conftest import tiny_tt_config
+from tests.helpers.dt import make_dataset, tiny_config
+from tests.helpers.tt import tiny_tt_config
 
 
 def linear_system(episodes: int = 20, length: int = 30, seed: int = 0) -> TrajectoryDataset:

@@ -9,8 +9,8 @@ from seqrl.evaluation.evaluate import evaluate, evaluate_run
 from seqrl.models.spec import DataSpec
 from seqrl.train import train
 
-from ..models.conftest import make_dataset, tiny_config
-from .envs import ACT_DIM, ENV_ID, OBS_DIM, register
+from tests.helpers.dt import make_dataset, tiny_config
+from tests.helpers.envs import ACT_DIM, ENV_ID, OBS_DIM, register
 
 
 def test_the_datas_env_kwargs_reach_evaluation_and_survive_the_checkpoint(tmp_path):

@@ -19,27 +19,12 @@ from seqrl.families.dt.model import DecisionTransformer
 from seqrl.models.gpt import GPT
 from seqrl.train import train
 
-from ..models.conftest import make_dataset, tiny_config
-from .envs import ACT_DIM, ENV_ID, OBS_DIM, expected_lengths, register
-
-K = 5  # tiny_config's context_len
-
+from tests.helpers.dt import make_dataset, tiny_config
+from tests.helpers.envs import ACT_DIM, ENV_ID, OBS_DIM, K, env_dataset, expected_lengths, register, trained
 
 @pytest.fixture(autouse=True)
 def _env():
     register()
-
-
-def env_dataset(seed: int = 0):
-    data = make_dataset(obs_dim=OBS_DIM, act_dim=ACT_DIM, seed=seed, name="seedlength")
-    data.metadata.update(env_id=ENV_ID, ref_min_score=-3.0, ref_max_score=0.0)
-    return data
-
-
-def trained(tmp_path, name="run", **overrides):
-    overrides = {"steps": 4, "checkpoint_every": 4, **overrides}
-    cfg = tiny_config(tmp_path, run_dir=str(tmp_path / name), **overrides)
-    return train(cfg, dataset=env_dataset())
 
 
 SPREAD_AND_POOLED = [
@@ -125,7 +110,7 @@ def test_context_holds_the_last_k_steps(tmp_path, monkeypatch):
     taken = torch.stack([s[3] for s in seen])
     torch.testing.assert_close(last_actions[:-1], taken[t - K + 1 : t].clamp(-1, 1))
     # Replay the taken actions in a fresh env: the model saw target - (rewards so far), scaled.
-    from .envs import SeedLengthEnv
+    from tests.helpers.envs import SeedLengthEnv
 
     env = SeedLengthEnv()
     env.reset(seed=5)

@@ -11,8 +11,8 @@ import pytest
 
 from seqrl.evaluation.evaluate import evaluate, evaluate_run, summarize
 
-from .envs import register
-from .test_evaluate import K, trained
+from tests.helpers.envs import register
+from tests.helpers.envs import K, trained
 
 
 @pytest.fixture(autouse=True)
@@ -65,8 +65,8 @@ def test_evaluate_run_with_another_env_than_the_datasets(tmp_path):
     given, and the report says so (mutation testing: the override was never exercised)."""
     from seqrl.train import train
 
-    from ..models.conftest import make_dataset, tiny_config
-    from .envs import ACT_DIM, ENV_ID, OBS_DIM, expected_lengths
+    from tests.helpers.dt import make_dataset, tiny_config
+    from tests.helpers.envs import ACT_DIM, ENV_ID, OBS_DIM, expected_lengths
 
     data = make_dataset(obs_dim=OBS_DIM, act_dim=ACT_DIM, name="no-env")
     data.metadata.update(env_id=None, ref_min_score=-3.0, ref_max_score=0.0)

@@ -14,7 +14,7 @@ from seqrl.evaluation.evaluate import evaluate_run
 from seqrl.experiments.report import write_report
 from seqrl.families.bc import BCConfig
 from seqrl.train import train
-from tests.models.conftest import make_dataset, tiny_config
+from tests.helpers.dt import make_dataset, tiny_config
 
 TARGETS = ["2", "5", "10", "20", "40", "80"]
 

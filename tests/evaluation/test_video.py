@@ -10,8 +10,8 @@ import pytest
 from seqrl.cli import main
 from seqrl.errors import ConfigError
 
-from .envs import SeedLengthEnv, register
-from .test_evaluate import trained
+from tests.helpers.envs import SeedLengthEnv, register
+from tests.helpers.envs import trained
 
 
 @pytest.fixture(autouse=True)

@@ -8,19 +8,11 @@ from typing import Any
 import pytest
 
 from seqrl.data.sources import save_dataset
-from tests.models.conftest import make_dataset
+from tests.helpers.dt import SWEEP_TINY_DEFAULTS as TINY_DEFAULTS, make_dataset  # noqa: F401 (the tests' name)
 
 # Two tasks of different sizes (obs 4 and 9, one action): transfer between them needs new
 # embeddings. An untrained policy drops the pole within a few dozen steps: evaluation is quick.
 TINY_ENVS = {"pole": ("InvertedPendulum-v5", 4, 1), "double": ("InvertedDoublePendulum-v5", 9, 1)}
-
-# A model small enough that a run (a few steps plus evaluation) takes a second or two.
-TINY_DEFAULTS: dict[str, Any] = dict(
-    steps=4, warmup_steps=1, embed_dim=16, n_layers=1, n_heads=1, context_len=4, batch_size=4, num_bins=8,
-    log_every=2, checkpoint_every=2, precision="fp32", device="cpu", rtg_scale=0.1, targets=[10.0, 5.0],
-    eval_seed=0, learning_rate=1e-3,
-)
-
 
 @pytest.fixture
 def tiny_datasets(minari_root) -> dict[str, str]:

@@ -14,7 +14,7 @@ from seqrl.data.sources import save_dataset
 from seqrl.experiments.report import write_report
 from seqrl.experiments.spec import expand
 from seqrl.experiments.sweep import run_sweep
-from tests.models.conftest import make_dataset
+from tests.helpers.dt import make_dataset
 
 from .conftest import TINY_DEFAULTS
 

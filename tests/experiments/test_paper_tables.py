@@ -9,7 +9,7 @@ from pathlib import Path
 from seqrl.experiments.report import write_report
 from seqrl.experiments.spec import Finetune
 
-from .test_report import fake_run
+from tests.helpers.runs import fake_run
 
 SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "paper_tables.py"
 

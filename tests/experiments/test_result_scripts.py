@@ -221,7 +221,7 @@ def test_halfcheetah_failure_prints_each_runs_evaluation_score_and_distances(tmp
     from seqrl.cli import main as seqrl_main
     from seqrl.evaluation.evaluate import evaluate_run
     from seqrl.train import train
-    from tests.models.conftest import tiny_config
+    from tests.helpers.dt import tiny_config
 
     seqrl_main(["collect", "--env", "HalfCheetah-v5", "--policy", "random", "--name", "cheetah-rnd",
                 "--transitions", "8000", "--n-envs", "8"])
@@ -357,7 +357,7 @@ def test_repeat_at_commit_refuses_an_output_that_already_holds_runs(tmp_path, ca
 def test_identity_spec_covers_what_issue_26_names():
     """experiments/identity.yaml: a DT of each action representation, a TT, an LM-initialised DT
     with alignment and co-training (from an LM the sweep pretrains), each evaluated during training."""
-    from seqrl.config import VARIANTS
+    from seqrl.families.dt.config import VARIANTS
     from seqrl.experiments.spec import load_spec
 
     runs = load_spec(EXPERIMENTS / "identity.yaml").runs
@@ -375,8 +375,8 @@ def test_identity_spec_covers_what_issue_26_names():
 def test_tt_action_context_compares_greedy_actions_and_values_with_the_data_by_context_length(tmp_path):
     from seqrl.train import train
 
-    from ..models.conftest import make_dataset
-    from ..tt.conftest import tiny_tt_config
+    from tests.helpers.dt import make_dataset
+    from tests.helpers.tt import tiny_tt_config
 
     script = _load_script("tt_action_context")
     data = make_dataset(obs_dim=3, act_dim=2, episodes=8)

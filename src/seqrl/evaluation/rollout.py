@@ -2,7 +2,7 @@
 
 `evaluate` runs N episodes at once in a gymnasium vector env, driven by the family's policy
 object (seqrl.families.Policy): ONE batched `policy.act` call per env step for every live
-episode. The Decision Transformer's policy keeps each episode's context window (context.py) and
+episode. The Decision Transformer's policy keeps each episode's context window (families/dt/context.py) and
 return-to-go, one policy per target return; the Trajectory Transformer's plans with beam search,
 under a single condition (reported with target None).
 The DT's plain one-episode-at-a-time loop, the reference that tests and `bench/` compare this

@@ -2,7 +2,7 @@
 
 There are deliberately no position embeddings here: the Decision Transformer adds a learned
 *timestep* embedding to every token of a step instead (Hugging Face's DT once kept GPT-2's
-position embeddings on top of that by mistake; tests/models check we have none).
+position embeddings on top of that by mistake; tests/families/dt check we have none).
 Attention uses `scaled_dot_product_attention`, which picks a fused kernel on CPU and CUDA.
 
 The last block can compute its output at a subset of positions only (`queries`): a model that

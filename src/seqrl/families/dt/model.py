@@ -1,4 +1,4 @@
-"""The Decision Transformer, with a pluggable action codec (see action_codecs.py).
+"""The Decision Transformer, with a pluggable action codec (see actions.py).
 
 Each timestep becomes 2 + k tokens, `R_t, s_t, a_t^0 .. a_t^{k-1}`, where k is 1 for pooled
 action representations and act_dim for spread ones. Every token of a step gets the same

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqrl.evaluation.context import ContextWindows
+from seqrl.families.dt.context import ContextWindows
 
 
 class DTPolicy:
