@@ -16,6 +16,9 @@ Policies (measured returns on the -v5 tasks are in docs/datasets.md):
   action noise of std 1.0 it scores about half of the expert's normalized return (`medium`).
   Its reference returns (random, expert) are measured at collection with a fixed seed, so
   every lunarlander dataset, whatever its collection seed, is normalised the same way.
+- LunarLander with discrete actions (`lunarlander-discrete-*`, on LunarLander-v3): the zoo's PPO
+  agent is the expert, its DQN agent with epsilon-greedy 0.3 the medium (about half the
+  expert's normalized return); the datasets store Discrete(4) actions.
 
 Noise: for a task with Box actions it is Gaussian, std in action units (`ALGO:0.3`); for a task
 with Discrete actions it is epsilon-greedy, the probability of a uniformly random action
@@ -48,6 +51,7 @@ from seqrl.errors import ConfigError, DatasetError
 # D4RL's 1M transitions would take about 15 minutes per MuJoCo dataset.
 MUJOCO_DEFAULT_TRANSITIONS = 100_000
 LUNARLANDER_DEFAULT_TRANSITIONS = 50_000
+LUNARLANDER_DISCRETE_DEFAULT_TRANSITIONS = 50_000
 MAZE_DEFAULT_TRANSITIONS = 100_000  # about 1000 goal-reaching episodes (D4RL maze2d has 1M)
 # Reference returns for non-D4RL tasks: this many episodes each of the random and expert policy,
 # with this fixed seed (independent of the collection seed, so references are comparable).
@@ -84,7 +88,8 @@ class Recipe:
 
     @property
     def uses_zoo(self) -> bool:
-        return any(s.policy in ZOO_ALGOS for s in self.sources)
+        """Whether a source, or the reference expert, is a zoo agent."""
+        return any(s.policy in ZOO_ALGOS for s in self.sources) or any(p in ZOO_ALGOS for p in self.reference_policies)
 
     @property
     def needs_reference_returns(self) -> bool:
@@ -136,6 +141,37 @@ def _lunarlander_recipes() -> list[Recipe]:
     ]
 
 
+def _lunarlander_discrete_recipes() -> list[Recipe]:
+    # Gymnasium's LunarLander-v3 (4 discrete actions) with the zoo's agents trained on -v2 (same
+    # layout). Measured over 50 episodes (docs/datasets.md): PPO 247 ± 21, the most reliable
+    # agent, is the expert; DQN with epsilon-greedy 0.3, as the DQN-replay data got its spread,
+    # scores 32 ± 55, about half of the expert's normalized return (random: -191), like the
+    # continuous lander's medium. `mixed` follows the MuJoCo recipes: equal shares of random
+    # data and four agents with epsilon 0.1-0.3.
+    env_id, n = "LunarLander-v3", LUNARLANDER_DISCRETE_DEFAULT_TRANSITIONS
+    medium, expert = Source("dqn", epsilon=0.3), Source("ppo")
+    reference = ("ppo",)  # the reference expert of every lunarlander-discrete dataset
+    mixed = (Source("random"), Source("dqn", epsilon=0.3), Source("trpo", epsilon=0.2), Source("a2c", epsilon=0.1),
+             Source("ppo", epsilon=0.1))
+    return [
+        Recipe("lunarlander-discrete-random", env_id, (Source("random"),), n, "uniform random actions", reference),
+        Recipe("lunarlander-discrete-medium", env_id, (medium,), n, "zoo DQN agent, epsilon-greedy 0.3", reference),
+        Recipe("lunarlander-discrete-expert", env_id, (expert,), n, "zoo PPO agent, deterministic", reference),
+        Recipe(
+            "lunarlander-discrete-medium-expert",
+            env_id,
+            (Source("dqn", share=0.5, epsilon=0.3), Source("ppo", share=0.5)),
+            n,
+            "half DQN + epsilon 0.3 (medium), half PPO (expert)",
+            reference,
+        ),
+        Recipe(
+            "lunarlander-discrete-mixed", env_id, mixed, n,
+            "equal shares of " + ", ".join(s.policy + s.noise_label().replace(" + ", "+") for s in mixed), reference,
+        ),
+    ]
+
+
 def _maze_recipes() -> list[Recipe]:
     from seqrl.collect.maze import ENV_ID
 
@@ -163,6 +199,7 @@ def _all_recipes() -> dict[str, Recipe]:
             mixed=(Source("random"), Source("a2c", 0.1), Source("ars", 0.3), Source("sac", 0.1), Source("tqc", 0.3)),
         ),
         *_lunarlander_recipes(),
+        *_lunarlander_discrete_recipes(),
         *_maze_recipes(),
     ]  # fmt: skip
     return {r.name: r for r in recipes}
@@ -532,7 +569,8 @@ def collect_command(
 
     Args:
         recipe: Dataset to build: {hopper,halfcheetah,walker2d}-{random,medium,expert,medium-expert,mixed},
-            or lunarlander-{random,medium,expert,medium-expert}. Leave out with --env.
+            lunarlander-{random,medium,expert,medium-expert} or (Discrete actions)
+            lunarlander-discrete-{random,medium,expert,medium-expert,mixed}. Leave out with --env.
         env: A task without a recipe (a gymnasium id, e.g. Ant-v5, Swimmer-v5, Acrobot-v1); needs --policy.
         policy: With --env, the sources, mixed in equal shares: zoo algorithms (sac, tqc, ppo, a2c,
             trpo, ars; dqn, qrdqn for Discrete actions), random or heuristic, each with optional
