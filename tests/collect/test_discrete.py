@@ -195,6 +195,9 @@ def test_epsilon_zero_is_the_dqn_agents_greedy_action(zoo_dir):
         q = policy.model.q_net(torch.as_tensor(data.observations))
     assert np.array_equal(data.actions[:, 0], q.argmax(dim=1).numpy())
     assert data.metadata["policy"]["algo"] == "dqn" and data.metadata["epsilon"] == 0.0
+    # "Stochastic" is greedy too: no hidden epsilon saved from training acts behind the data's back.
+    sampled = load_zoo_policy(zoo_dir, "dqn", "LunarLander-v3", deterministic=False, seed=0)
+    assert np.array_equal(sampled(data.observations), data.actions[:, 0])
 
 
 @pytest.mark.zoo

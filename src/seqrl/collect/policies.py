@@ -492,6 +492,12 @@ def load_zoo_policy(
             # optimizer state and says so. The policy network loads unchanged.
             warnings.filterwarnings("ignore", message="You are probably loading a DQN model")
             model = cls.load(model_path, custom_objects=custom_objects, device=device)
+        if hasattr(model, "exploration_rate"):
+            # DQN / QR-DQN: SB3's predict(deterministic=False) would act epsilon-greedily with the
+            # epsilon saved from training (0.1 for the zoo's LunarLander DQN), from numpy's global,
+            # unseeded generator. A Q-learning agent has no stochastic policy of its own, so it acts
+            # greedily either way; epsilon-greedy noise is collect's `epsilon` (seeded, recorded).
+            model.exploration_rate = 0.0
     except (zipfile.BadZipFile, KeyError, RuntimeError, ValueError, json.JSONDecodeError) as exc:
         raise DatasetError(f"cannot load the {algo} agent {model_path}: {exc}") from exc
     norm_path = agent.norm_path
