@@ -86,8 +86,8 @@ def test_zoo_errors_are_clear(tmp_path):
         load_zoo_policy(None, "sac", "Hopper-v5")
     with pytest.raises(DatasetError, match="does not exist"):
         load_zoo_policy(tmp_path / "nope", "sac", "Hopper-v5")
-    with pytest.raises(ConfigError, match="unknown algorithm 'dqn'"):
-        load_zoo_policy(tmp_path, "dqn", "Hopper-v5")
+    with pytest.raises(ConfigError, match="unknown algorithm 'ddpg'"):
+        load_zoo_policy(tmp_path, "ddpg", "Hopper-v5")
 
 
 @pytest.mark.zoo

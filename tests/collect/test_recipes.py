@@ -189,3 +189,65 @@ def test_the_zoo_is_found_in_its_default_places_without_flags(monkeypatch, tmp_p
     monkeypatch.setenv("SEQRL_ZOO", str(tmp_path / "elsewhere"))
     assert zoo_root() == tmp_path / "elsewhere"  # the variable, then --zoo, win
     assert zoo_root(str(tmp_path / "given")) == tmp_path / "given"
+
+
+# ----------------------------------------------------------------------------- discrete lander
+def test_discrete_lunarlander_menu():
+    for kind in ("random", "medium", "expert", "medium-expert", "mixed"):
+        recipe = get_recipe(f"lunarlander-discrete-{kind}")
+        assert recipe.env_id == "LunarLander-v3" and recipe.reference_policies == ("ppo",)
+        assert all(s.noise_std == 0 for s in recipe.sources)  # discrete noise is epsilon
+    assert get_recipe("lunarlander-discrete-medium").sources == (recipes.Source("dqn", epsilon=0.3),)
+    assert get_recipe("lunarlander-discrete-expert").sources == (recipes.Source("ppo"),)
+    mixed = get_recipe("lunarlander-discrete-mixed").sources
+    assert mixed[0] == recipes.Source("random") and len({s.policy for s in mixed}) == 5
+    assert all(0 < s.epsilon <= 0.3 for s in mixed[1:])
+
+
+@pytest.mark.zoo
+def test_discrete_lunarlander_medium_below_expert_with_reference_returns(zoo_dir):
+    # Medium (DQN, epsilon 0.3) then expert (PPO); 4 envs x 1500 steps per source gives several
+    # finished episodes of each (PPO lands in ~250-400 steps).
+    data, save_args = build_recipe("lunarlander-discrete-medium-expert", 12_000, zoo=zoo_dir, n_envs=4, seed=0,
+                                   reference_episodes=5)
+    assert data.discrete and data.num_actions == 4 and data.actions.dtype == np.int64
+    assert "action_low" not in data.metadata and data.metadata["action_space"] == {"type": "Discrete", "n": 4}
+    medium, expert = finished_returns(data, 0), finished_returns(data, 1)
+    assert expert.mean() > 200  # PPO: 247 +- 21 over 50 episodes (docs/datasets.md)
+    assert -60 < medium.mean() < 120  # DQN + epsilon 0.3: 32 +- 55
+    assert medium.mean() + 100 < expert.mean()
+    sources = data.metadata["sources"]
+    assert [(s["policy"]["algo"], s["epsilon"], s["noise_std"]) for s in sources] == [("dqn", 0.3, 0.0), ("ppo", 0.0, 0.0)]
+    # Reference returns for normalized scores: random and the PPO expert, with the fixed seed.
+    low, high = save_args["ref_min_score"], save_args["ref_max_score"]
+    assert low < -80 and high > 200 and data.metadata["reference_expert"] == "ppo"
+    assert reference_returns("LunarLander-v3", data.metadata) == (low, high)
+    assert 20 < normalized_score(medium.mean(), low, high) < 80 < normalized_score(expert.mean(), low, high)
+
+
+@pytest.mark.zoo
+def test_discrete_mixed_recipe_records_every_agent_and_epsilon(zoo_dir):
+    recipe = get_recipe("lunarlander-discrete-mixed")
+    data, _ = build_recipe("lunarlander-discrete-mixed", 1000, zoo=zoo_dir, n_envs=2, seed=0, reference_episodes=2)
+    sources = data.metadata["sources"]
+    assert sum(s["transitions"] for s in sources) == data.num_transitions == 1000
+    for declared, recorded in zip(recipe.sources, sources, strict=True):
+        assert recorded["policy"].get("algo", recorded["policy"]["kind"]) == declared.policy
+        assert recorded["epsilon"] == declared.epsilon
+    assert data.discrete
+
+
+@pytest.mark.zoo
+def test_noise_override_is_epsilon_on_a_discrete_recipe(zoo_dir):
+    data, _ = build_recipe("lunarlander-discrete-random", 200, n_envs=2, noise=0.5, reference_episodes=1, zoo=zoo_dir)
+    assert data.metadata["sources"][0]["epsilon"] == 0.5 and data.metadata["sources"][0]["noise_std"] == 0.0
+    with pytest.raises(ConfigError, match=r"--noise \(epsilon for the Discrete actions of LunarLander-v3\) must be in \[0, 1\]"):
+        build_recipe("lunarlander-discrete-random", 200, noise=1.5, zoo=zoo_dir)
+
+
+def test_discrete_random_recipe_needs_the_zoo_for_its_expert_reference(monkeypatch, tmp_path):
+    monkeypatch.delenv("SEQRL_ZOO", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="lunarlander-discrete-random uses trained agents from the zoo"):
+        build_recipe("lunarlander-discrete-random", 100)

@@ -217,7 +217,8 @@ def test_collect_on_a_task_with_a_layout_keyword_records_it(trained_zoo, minari_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--env", "Pendulum-v1", "--policy", "dqn"], "unknown policy 'dqn'"),
+        (["--env", "Pendulum-v1", "--policy", "ddpg"], "unknown policy 'ddpg'"),
+        (["--env", "Pendulum-v1", "--policy", "dqn"], "dqn acts in discrete action spaces only, but Pendulum-v1 has Box"),
         (["--env", "Pendulum-v1", "--policy", "ppo:lots"], "the noise after ':' must be a number"),
         (["--env", "Pendulum-v1", "--policy", "ppo:-1"], "must be a finite number >= 0, got -1.0"),
         (["--env", "Pendulum-v1", "--policy", "ppo:nan"], "must be a finite number >= 0, got nan"),

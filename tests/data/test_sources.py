@@ -332,19 +332,37 @@ def test_minari_actions_outside_the_action_space(minari_root):
         load_dataset("ext/bad-v0")
 
 
-def test_minari_non_box_space_is_rejected(minari_root):
+def _foreign_minari(dataset_id, actions, action_space):
+    """A dataset written by Minari's own writer (no seqrl metadata) with the given action space."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
-    buffer = EpisodeBuffer(observations=np.zeros((3, 2), np.float32), actions=np.array([0, 1]),
-                           rewards=np.zeros(2), terminations=[False, True], truncations=[False, False])
+    buffer = EpisodeBuffer(observations=np.zeros((len(actions) + 1, 2), np.float32), actions=actions,
+                           rewards=np.arange(len(actions), dtype=np.float64), terminations=[False] * (len(actions) - 1) + [True],
+                           truncations=[False] * len(actions))
     with pytest.warns(UserWarning):
         minari.create_dataset_from_buffers(
-            "ext/discrete-v0", [buffer], observation_space=gym.spaces.Box(-5, 5, (2,), np.float32),
-            action_space=gym.spaces.Discrete(2),
+            dataset_id, [buffer], observation_space=gym.spaces.Box(-5, 5, (2,), np.float32), action_space=action_space,
         )
-    with pytest.raises(DatasetError, match="action space Discrete.*not supported"):
-        load_dataset("ext/discrete-v0")
+
+
+def test_minari_discrete_space_written_by_minari_loads_as_indices(minari_root):
+    _foreign_minari("ext/discrete-v0", np.array([0, 2, 1]), gym.spaces.Discrete(3))
+    data = load_dataset("ext/discrete-v0")
+    assert data.discrete and data.num_actions == 3
+    assert data.actions.dtype == np.int64 and data.actions.shape == (3, 1)
+    assert data.actions[:, 0].tolist() == [0, 2, 1]
+    assert data.metadata["action_space"] == {"type": "Discrete", "n": 3}
+    assert "action_low" not in data.metadata
+
+
+def test_minari_multidiscrete_and_shifted_discrete_spaces_are_refused_by_name(minari_root):
+    _foreign_minari("ext/multi-v0", np.array([[0, 1], [1, 0]]), gym.spaces.MultiDiscrete([2, 2]))
+    with pytest.raises(DatasetError, match="MultiDiscrete action spaces .* are not supported"):
+        load_dataset("ext/multi-v0")
+    _foreign_minari("ext/shifted-v0", np.array([-1, 0]), gym.spaces.Discrete(2, start=-1))
+    with pytest.raises(DatasetError, match="starts at -1"):
+        load_dataset("ext/shifted-v0")
 
 
 def test_bad_ids_and_metadata(make_dataset):

@@ -1,7 +1,8 @@
 """Behaviour policies for collecting offline datasets, all batched over environments.
 
 Every policy is a callable `policy(obs) -> actions` with `obs` of shape (n_envs, obs_dim) and
-actions of shape (n_envs, act_dim), plus a `spec` dict (JSON-able) that says what it is; the
+actions of shape (n_envs, act_dim) (for a `Discrete(n)` action space: (n_envs,) integer action
+indices 0..n-1, or (n_envs, 1)), plus a `spec` dict (JSON-able) that says what it is; the
 spec goes into the dataset's metadata so a dataset always records which policy made it.
 
 - `ZooPolicy` / `load_zoo_policy`: Stable-Baselines3 agents laid out as rl-baselines3-zoo
@@ -13,14 +14,21 @@ Policies whose input depends on the episode so far (the time feature) have a `re
 method: the rollout loops call it with the environments whose next observation starts an
 episode (all of them after the first reset).
 - `LunarLanderHeuristic`: gymnasium's hand-written lander controller, vectorized.
-- `RandomPolicy`: uniform over the action box.
+- `RandomPolicy`: uniform over the action box, or over the n actions of a Discrete space.
 - `GaussianNoise`: adds seeded Gaussian noise to another policy's actions, clipped to the box.
+- `EpsilonGreedy`: for Discrete actions, replaces another policy's action by a uniformly random
+  one with probability epsilon (the D4RL-style quality knob for discrete tasks, and how the
+  DQN-replay Atari data got its spread).
+
+`ActionSpec` (from `action_spec(space)`) is what the rollout loops need of an action space: a
+bounded 1-D Box or a Discrete(n); anything else (MultiDiscrete included) is refused by name.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +39,9 @@ import numpy as np
 from seqrl.errors import ConfigError, DatasetError
 from seqrl.threads import torch_threads
 
-# Algorithm name (the zoo's folder name) -> (module, class). TQC, TRPO and ARS live in sb3-contrib.
+# Algorithm name (the zoo's folder name) -> (module, class). TQC, TRPO, ARS and QR-DQN live in
+# sb3-contrib. DQN and QR-DQN act in Discrete spaces only, SAC and TQC in Box spaces only; PPO, A2C,
+# TRPO and ARS in either (the zoo has PPO, A2C and TRPO agents of both kinds).
 ZOO_ALGOS: dict[str, tuple[str, str]] = {
     "sac": ("stable_baselines3", "SAC"),
     "ppo": ("stable_baselines3", "PPO"),
@@ -39,7 +49,12 @@ ZOO_ALGOS: dict[str, tuple[str, str]] = {
     "tqc": ("sb3_contrib", "TQC"),
     "trpo": ("sb3_contrib", "TRPO"),
     "ars": ("sb3_contrib", "ARS"),
+    "dqn": ("stable_baselines3", "DQN"),
+    "qrdqn": ("sb3_contrib", "QRDQN"),
 }
+
+# Algorithms that act in one kind of action space only (SB3 refuses the other).
+ALGO_ACTIONS: dict[str, str] = {"sac": "continuous", "tqc": "continuous", "dqn": "discrete", "qrdqn": "discrete"}
 
 # Placeholder for the cloudpickled functions (schedules: lr_schedule, learning_rate, clip_range,
 # ARS's delta_std_schedule) in an SB3 zip. They only matter for training, and unpickling
@@ -54,6 +69,101 @@ class Policy(Protocol):
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:  # (n_envs, obs_dim) -> (n_envs, act_dim)
         ...
+
+
+# --------------------------------------------------------------------------- action spaces
+@dataclass(frozen=True)
+class ActionSpec:
+    """An environment's action space as collection sees it: a bounded 1-D Box (`low`, `high`)
+    or a Discrete(n) (`n`, actions 0..n-1)."""
+
+    space: str  # printable, e.g. "Discrete(4)" or "Box(-1.0, 1.0, (2,), float32)"
+    n: int | None = None  # Discrete(n); None for a Box
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    dtype: Any = None  # what the environment's step takes
+
+    @property
+    def discrete(self) -> bool:
+        return self.n is not None
+
+    @property
+    def act_dim(self) -> int:
+        return 1 if self.discrete else len(self.low)
+
+    def metadata(self) -> dict[str, Any]:
+        """What a dataset's metadata records of the space (see seqrl.data.trajectories)."""
+        if self.discrete:
+            return {"action_space": {"type": "Discrete", "n": self.n}}
+        return {"action_low": self.low.tolist(), "action_high": self.high.tolist()}
+
+    def prepare(self, raw: Any, n_envs: int) -> tuple[np.ndarray, np.ndarray]:
+        """A policy's output -> (the actions to record, (n_envs, act_dim); those to step with).
+
+        Box: clipped to the bounds, recorded as executed (float64). Discrete: (n_envs,) or
+        (n_envs, 1) whole numbers 0..n-1, recorded as (n_envs, 1) int64. Anything else is a
+        ConfigError that says what was expected.
+        """
+        actions = np.asarray(raw)
+        if not self.discrete:
+            actions = actions.astype(np.float64)
+            if actions.shape != (n_envs, self.act_dim):
+                raise ConfigError(
+                    f"policy returned actions of shape {actions.shape}, expected {(n_envs, self.act_dim)}"
+                )
+            if not np.all(np.isfinite(actions)):
+                raise ConfigError("policy returned NaN or inf actions")
+            actions = np.clip(actions, self.low, self.high)
+            return actions, actions.astype(self.dtype)
+        if actions.shape not in ((n_envs,), (n_envs, 1)):
+            raise ConfigError(
+                f"policy returned actions of shape {actions.shape} for the {self.space} action space; "
+                f"expected {n_envs} action indices, shape ({n_envs},) or ({n_envs}, 1)"
+                + (" (a continuous policy cannot act here)" if actions.ndim == 2 else "")
+            )
+        actions = actions.reshape(n_envs)
+        if actions.dtype.kind not in "iu":
+            bad = ~np.isfinite(actions) | (actions != np.round(actions)) if actions.dtype.kind == "f" else None
+            if bad is None or bad.any():
+                example = "" if bad is None else f" (e.g. {actions[bad][0].item():g})"
+                raise ConfigError(
+                    f"policy returned non-integer actions{example} for the {self.space} action space: a discrete "
+                    "space takes action indices, a continuous policy cannot act here"
+                )
+        actions = actions.astype(np.int64)
+        outside = (actions < 0) | (actions >= self.n)
+        if outside.any():
+            raise ConfigError(
+                f"policy returned action {int(actions[outside][0])}, not an index of the {self.space} "
+                f"action space (0..{self.n - 1})"
+            )
+        return actions[:, None], actions
+
+
+def action_spec(space: Any, env_id: str | None = None) -> ActionSpec:
+    """`space` (a gymnasium action space) as an ActionSpec; ConfigError naming what is unsupported."""
+    import gymnasium as gym
+
+    where = f" of {env_id}" if env_id else ""
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        raise ConfigError(
+            f"the action space{where} is MultiDiscrete ({space}), which seqrl cannot collect: "
+            "it supports Discrete(n) and bounded 1-D Box action spaces"
+        )
+    if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise ConfigError(
+                f"the action space{where} is {space}, starting at {int(space.start)}; seqrl supports "
+                "Discrete(n) spaces whose actions are 0..n-1"
+            )
+        return ActionSpec(space=f"Discrete({int(space.n)})", n=int(space.n), dtype=np.int64)
+    if isinstance(space, gym.spaces.Box):
+        low, high = _box_bounds(space)
+        return ActionSpec(space=str(space), low=low, high=high, dtype=space.dtype)
+    raise ConfigError(
+        f"the action space{where} is {space}, which seqrl cannot collect: it supports Discrete(n) "
+        "and bounded 1-D Box action spaces"
+    )
 
 
 def reset_episodes(policy: Any, starts: np.ndarray) -> None:
@@ -263,6 +373,22 @@ def _pickled_functions(model_path: Path) -> list[str]:
     ]
 
 
+def _check_action_kind(agent: Any, where: str, action_space: Any) -> None:
+    """ConfigError if `agent` (a seqrl.collect.zoo.ZooAgent) acts in another kind of space than
+    `action_space` (continuous against discrete, or another number of discrete actions), or the
+    space is one seqrl cannot collect in (MultiDiscrete, ...)."""
+    kind = action_spec(action_space, where)
+    if agent.act_kind is not None and agent.act_kind != ("Discrete" if kind.discrete else "Box"):
+        agent_actions = agent.describe_actions()
+        env_kinds = f"discrete ({kind.space})" if kind.discrete else f"continuous ({kind.space})"
+        raise ConfigError(
+            f"the {agent.label} agent's actions are {agent_actions}, but {where}'s are {env_kinds}: "
+            f"a {agent_actions.split()[0]} policy cannot act there"
+        )
+    if kind.discrete and agent.act_n is not None and agent.act_n != kind.n:
+        raise ConfigError(f"the {agent.label} agent chooses among {agent.act_n} actions, but {where} has {kind.space}")
+
+
 def load_zoo_policy(
     zoo: str | Path | None,
     algo: str,
@@ -301,6 +427,25 @@ def load_zoo_policy(
         gym.spec(env_id)
     except gym.error.Error as exc:
         raise ConfigError(f"unknown environment {env_id!r}: {exc}") from exc
+    # The kind of actions first: an algorithm or agent for the other kind is the first thing to say.
+    try:
+        probe = gym.make(env_id, **(env_kwargs or {}))
+    except Exception:  # noqa: BLE001 - resolve_layout names what is wrong with the environment
+        probe = None
+    space = None
+    if probe is not None:
+        try:
+            space = probe.action_space
+            kind = action_spec(space, env_id)  # MultiDiscrete and the like: refused by name
+        finally:
+            probe.close()
+        only = ALGO_ACTIONS.get(algo)
+        if only is not None and only != ("discrete" if kind.discrete else "continuous"):
+            have = available_zoo_algos(zoo, env_id)
+            raise ConfigError(
+                f"{algo} acts in {only} action spaces only, but {env_id} has {kind.space} actions; "
+                f"agents in {zoo} for {env_id}: {', '.join(have) or 'none'}"
+            )
     try:
         agent = read_zoo_agent(zoo, algo, env_id)
     except DatasetError as exc:
@@ -308,6 +453,8 @@ def load_zoo_policy(
             raise
         have = available_zoo_algos(zoo, env_id)
         raise DatasetError(f"{exc}; agents there for {env_id}: {', '.join(have) or 'none'}") from None
+    if space is not None:
+        _check_action_kind(agent, env_id, space)
     layout = resolve_layout(agent, env_id, env_kwargs)
     env = gym.make(layout.env_id, **layout.env_kwargs)
     try:
@@ -323,6 +470,7 @@ def load_zoo_policy(
         action_space = env.action_space
     finally:
         env.close()
+    _check_action_kind(agent, layout.describe(), action_space)
     if agent.act_shape is not None and tuple(agent.act_shape) != tuple(action_space.shape):
         raise ConfigError(
             f"the {agent.label} agent acts with {agent.act_shape} actions, but {layout.describe()} "
@@ -339,7 +487,17 @@ def load_zoo_policy(
             "observation_space": observation_space,
             "action_space": action_space,
         }
-        model = cls.load(model_path, custom_objects=custom_objects, device=device)
+        with warnings.catch_warnings():
+            # The zoo's DQN zips predate SB3 2.4's optimizer layout; SB3 truncates the (unused)
+            # optimizer state and says so. The policy network loads unchanged.
+            warnings.filterwarnings("ignore", message="You are probably loading a DQN model")
+            model = cls.load(model_path, custom_objects=custom_objects, device=device)
+        if hasattr(model, "exploration_rate"):
+            # DQN / QR-DQN: SB3's predict(deterministic=False) would act epsilon-greedily with the
+            # epsilon saved from training (0.1 for the zoo's LunarLander DQN), from numpy's global,
+            # unseeded generator. A Q-learning agent has no stochastic policy of its own, so it acts
+            # greedily either way; epsilon-greedy noise is collect's `epsilon` (seeded, recorded).
+            model.exploration_rate = 0.0
     except (zipfile.BadZipFile, KeyError, RuntimeError, ValueError, json.JSONDecodeError) as exc:
         raise DatasetError(f"cannot load the {algo} agent {model_path}: {exc}") from exc
     norm_path = agent.norm_path
@@ -401,14 +559,23 @@ def _box_bounds(action_space: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RandomPolicy:
-    """Uniform actions over a bounded Box, from a seeded np.random.Generator."""
+    """Uniform actions over a bounded Box, or uniform indices 0..n-1 of a Discrete(n) space
+    ((n_envs,) int64), from a seeded np.random.Generator."""
 
     def __init__(self, action_space: Any, seed: int | np.random.Generator | None = None) -> None:
-        self.low, self.high = _box_bounds(action_space)
+        import gymnasium as gym
+
+        if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+            self.n: int | None = action_spec(action_space).n
+        else:
+            self.n = None
+            self.low, self.high = _box_bounds(action_space)
         self._rng = np.random.default_rng(seed)
         self.spec = {"kind": "random"}
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.n is not None:
+            return self._rng.integers(0, self.n, size=len(obs), dtype=np.int64)
         return self._rng.uniform(self.low, self.high, size=(len(obs), len(self.low)))
 
 
@@ -433,3 +600,52 @@ class GaussianNoise:
         actions = np.asarray(self.policy(obs), dtype=np.float64)
         noisy = actions + self._rng.normal(0.0, self.std, size=actions.shape)
         return np.clip(noisy, self.low, self.high)
+
+
+def check_epsilon(epsilon: Any, what: str = "epsilon") -> float:
+    """`epsilon` as a float in [0, 1] (a probability), or a ConfigError that says so."""
+    try:
+        value = float(epsilon)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number in [0, 1] (the probability of a random action), got {epsilon!r}") from None
+    if not (0.0 <= value <= 1.0):  # NaN fails too
+        raise ConfigError(
+            f"{what} must be in [0, 1]: for discrete actions the noise is epsilon-greedy, the probability "
+            f"of a uniformly random action; got {epsilon!r}"
+        )
+    return value
+
+
+class EpsilonGreedy:
+    """`policy`'s action, replaced with probability `epsilon` by a uniformly random one of the
+    Discrete(n) space's n actions (which may be the same action). Per environment and step,
+    from its own seeded generator. epsilon = 0 is `policy` itself; epsilon = 1 is uniform random."""
+
+    def __init__(
+        self, policy: Policy, epsilon: float, action_space: Any, seed: int | np.random.Generator | None = None
+    ) -> None:
+        self.epsilon = check_epsilon(epsilon)
+        spec = action_spec(action_space)
+        if not spec.discrete:
+            raise ConfigError(
+                f"epsilon-greedy noise needs a Discrete action space, got {spec.space}; use Gaussian action noise there"
+            )
+        self.policy = policy
+        self.n = spec.n
+        self._rng = np.random.default_rng(seed)
+        self.spec = dict(getattr(policy, "spec", {}), epsilon=self.epsilon)
+
+    def reset(self, starts: np.ndarray) -> None:
+        reset_episodes(self.policy, starts)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        greedy = np.asarray(self.policy(obs))  # called every step: policies may keep per-episode state
+        n_envs = len(obs)
+        if greedy.shape not in ((n_envs,), (n_envs, 1)):
+            raise ConfigError(
+                f"policy returned actions of shape {greedy.shape}; epsilon-greedy needs {n_envs} action "
+                f"indices of Discrete({self.n}) (a continuous policy cannot act here)"
+            )
+        explore = self._rng.random(n_envs) < self.epsilon
+        random = self._rng.integers(0, self.n, size=n_envs, dtype=np.int64)
+        return np.where(explore, random, greedy.reshape(n_envs))

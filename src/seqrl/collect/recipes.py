@@ -16,6 +16,13 @@ Policies (measured returns on the -v5 tasks are in docs/datasets.md):
   action noise of std 1.0 it scores about half of the expert's normalized return (`medium`).
   Its reference returns (random, expert) are measured at collection with a fixed seed, so
   every lunarlander dataset, whatever its collection seed, is normalised the same way.
+- LunarLander with discrete actions (`lunarlander-discrete-*`, on LunarLander-v3): the zoo's PPO
+  agent is the expert, its DQN agent with epsilon-greedy 0.3 the medium (about half the
+  expert's normalized return); the datasets store Discrete(4) actions.
+
+Noise: for a task with Box actions it is Gaussian, std in action units (`ALGO:0.3`); for a task
+with Discrete actions it is epsilon-greedy, the probability of a uniformly random action
+(`dqn:0.1`), in [0, 1].
 
 Tasks without a recipe: `seqrl collect --env ENV_ID --policy ALGO[:noise] ...` (or
 `custom_recipe`) mixes the given sources in equal shares the same way. Any zoo agent for the
@@ -44,6 +51,7 @@ from seqrl.errors import ConfigError, DatasetError
 # D4RL's 1M transitions would take about 15 minutes per MuJoCo dataset.
 MUJOCO_DEFAULT_TRANSITIONS = 100_000
 LUNARLANDER_DEFAULT_TRANSITIONS = 50_000
+LUNARLANDER_DISCRETE_DEFAULT_TRANSITIONS = 50_000
 MAZE_DEFAULT_TRANSITIONS = 100_000  # about 1000 goal-reaching episodes (D4RL maze2d has 1M)
 # Reference returns for non-D4RL tasks: this many episodes each of the random and expert policy,
 # with this fixed seed (independent of the collection seed, so references are comparable).
@@ -55,9 +63,16 @@ REFERENCE_SEED = 1_000_000
 class Source:
     """One behaviour policy in a recipe."""
 
-    policy: str  # "random", "heuristic", "waypoint", or a zoo algorithm ("sac", "tqc", "ppo", "a2c", "trpo", "ars")
-    noise_std: float = 0.0  # Gaussian action noise, in action units (clipped to the bounds)
+    policy: str  # "random", "heuristic", "waypoint", or a zoo algorithm ("sac", "tqc", "ppo", "dqn", ...)
+    noise_std: float = 0.0  # Box actions: Gaussian action noise, in action units (clipped to the bounds)
     share: float = 1.0  # fraction of the recipe's transitions (normalised over the sources)
+    epsilon: float = 0.0  # Discrete actions: probability of a uniformly random action (epsilon-greedy)
+
+    def noise_label(self) -> str:
+        """'', ' + noise 0.3' or ' + epsilon 0.1'."""
+        if self.epsilon:
+            return f" + epsilon {self.epsilon:g}"
+        return f" + noise {self.noise_std:g}" if self.noise_std else ""
 
 
 @dataclass(frozen=True)
@@ -73,7 +88,8 @@ class Recipe:
 
     @property
     def uses_zoo(self) -> bool:
-        return any(s.policy in ZOO_ALGOS for s in self.sources)
+        """Whether a source, or the reference expert, is a zoo agent."""
+        return any(s.policy in ZOO_ALGOS for s in self.sources) or any(p in ZOO_ALGOS for p in self.reference_policies)
 
     @property
     def needs_reference_returns(self) -> bool:
@@ -125,6 +141,37 @@ def _lunarlander_recipes() -> list[Recipe]:
     ]
 
 
+def _lunarlander_discrete_recipes() -> list[Recipe]:
+    # Gymnasium's LunarLander-v3 (4 discrete actions) with the zoo's agents trained on -v2 (same
+    # layout). Measured over 50 episodes (docs/datasets.md): PPO 247 ± 21, the most reliable
+    # agent, is the expert; DQN with epsilon-greedy 0.3, as the DQN-replay data got its spread,
+    # scores 32 ± 55, about half of the expert's normalized return (random: -191), like the
+    # continuous lander's medium. `mixed` follows the MuJoCo recipes: equal shares of random
+    # data and four agents with epsilon 0.1-0.3.
+    env_id, n = "LunarLander-v3", LUNARLANDER_DISCRETE_DEFAULT_TRANSITIONS
+    medium, expert = Source("dqn", epsilon=0.3), Source("ppo")
+    reference = ("ppo",)  # the reference expert of every lunarlander-discrete dataset
+    mixed = (Source("random"), Source("dqn", epsilon=0.3), Source("trpo", epsilon=0.2), Source("a2c", epsilon=0.1),
+             Source("ppo", epsilon=0.1))
+    return [
+        Recipe("lunarlander-discrete-random", env_id, (Source("random"),), n, "uniform random actions", reference),
+        Recipe("lunarlander-discrete-medium", env_id, (medium,), n, "zoo DQN agent, epsilon-greedy 0.3", reference),
+        Recipe("lunarlander-discrete-expert", env_id, (expert,), n, "zoo PPO agent, deterministic", reference),
+        Recipe(
+            "lunarlander-discrete-medium-expert",
+            env_id,
+            (Source("dqn", share=0.5, epsilon=0.3), Source("ppo", share=0.5)),
+            n,
+            "half DQN + epsilon 0.3 (medium), half PPO (expert)",
+            reference,
+        ),
+        Recipe(
+            "lunarlander-discrete-mixed", env_id, mixed, n,
+            "equal shares of " + ", ".join(s.policy + s.noise_label().replace(" + ", "+") for s in mixed), reference,
+        ),
+    ]
+
+
 def _maze_recipes() -> list[Recipe]:
     from seqrl.collect.maze import ENV_ID
 
@@ -152,6 +199,7 @@ def _all_recipes() -> dict[str, Recipe]:
             mixed=(Source("random"), Source("a2c", 0.1), Source("ars", 0.3), Source("sac", 0.1), Source("tqc", 0.3)),
         ),
         *_lunarlander_recipes(),
+        *_lunarlander_discrete_recipes(),
         *_maze_recipes(),
     ]  # fmt: skip
     return {r.name: r for r in recipes}
@@ -167,8 +215,11 @@ def get_recipe(name: str) -> Recipe:
         raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}") from None
 
 
-def parse_source(text: str) -> Source:
-    """'ppo' -> Source('ppo'); 'sac:0.3' -> Source('sac', noise_std=0.3); also random, heuristic."""
+def parse_source(text: str, discrete: bool = False) -> Source:
+    """'ppo' -> Source('ppo'); 'sac:0.3' -> Source('sac', noise_std=0.3); also random, heuristic.
+    For a task with Discrete actions (`discrete`), the number after ':' is epsilon, in [0, 1]:
+    'dqn:0.1' -> Source('dqn', epsilon=0.1)."""
+    from seqrl.collect.policies import check_epsilon
     from seqrl.validation import require_positive
 
     policy, _, noise = text.strip().partition(":")
@@ -178,18 +229,44 @@ def parse_source(text: str) -> Source:
                           f"{', '.join(ZOO_ALGOS)})")
     if not noise:
         return Source(policy)
+    what = "epsilon, the probability of a random action" if discrete else "action-noise std"
     try:
-        std = float(noise)
+        value = float(noise)
     except ValueError:
-        raise ConfigError(f"--policy {text!r}: the noise after ':' must be a number (action-noise std)") from None
-    return Source(policy, noise_std=require_positive(f"--policy {policy}:NOISE", std, allow_zero=True))
+        raise ConfigError(f"--policy {text!r}: the noise after ':' must be a number ({what})") from None
+    if discrete:
+        return Source(policy, epsilon=check_epsilon(value, f"--policy {text!r}: the epsilon after ':'"))
+    return Source(policy, noise_std=require_positive(f"--policy {policy}:NOISE", value, allow_zero=True))
 
 
 def _source_label(source: Source) -> str:
-    """'sac', 'sac_noise0p3' (dataset names allow letters, digits, '-' and '_')."""
+    """'sac', 'sac_noise0p3', 'dqn_eps0p1' (dataset names allow letters, digits, '-' and '_')."""
+    if source.epsilon:
+        return f"{source.policy}_eps{source.epsilon:g}".replace(".", "p").replace("-", "m")
     if not source.noise_std:
         return source.policy
     return f"{source.policy}_noise{source.noise_std:g}".replace(".", "p").replace("-", "m")
+
+
+def env_action_spec(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
+    """The action space of `env_id` as `seqrl.collect.policies.ActionSpec` (MultiDiscrete and other
+    unsupported spaces refused by name)."""
+    import gymnasium as gym
+
+    from seqrl.collect.policies import action_spec
+
+    if env_id.startswith("seqrl/"):
+        from seqrl.collect.maze import register_envs
+
+        register_envs()
+    try:
+        env = gym.make(env_id, **(env_kwargs or {}))
+    except gym.error.Error as exc:
+        raise ConfigError(f"unknown environment {env_id!r}: {exc}") from exc
+    try:
+        return action_spec(env.action_space, env_id)
+    finally:
+        env.close()
 
 
 def custom_recipe(env_id: str, policies: tuple[str, ...] | list[str], name: str | None = None) -> Recipe:
@@ -198,12 +275,13 @@ def custom_recipe(env_id: str, policies: tuple[str, ...] | list[str], name: str 
 
     if not policies:
         raise ConfigError("--env needs at least one --policy ALGO[:noise] (e.g. --policy ppo sac:0.3 random)")
-    sources = tuple(parse_source(p) for p in policies)
+    discrete = env_action_spec(env_id).discrete
+    sources = tuple(parse_source(p, discrete=discrete) for p in policies)
     if name is None:
         name = "-".join([task_family(env_id), *(_source_label(s) for s in sources)])
     description = "equal shares of " + ", ".join(
-        s.policy + (f"+noise {s.noise_std:g}" if s.noise_std else "") for s in sources
-    ) if len(sources) > 1 else (sources[0].policy + (f" + noise {sources[0].noise_std:g}" if sources[0].noise_std else ""))
+        s.policy + s.noise_label().replace(" + ", "+") for s in sources
+    ) if len(sources) > 1 else (sources[0].policy + sources[0].noise_label())
     return Recipe(name, env_id, sources, MUJOCO_DEFAULT_TRANSITIONS, description)
 
 
@@ -352,7 +430,8 @@ def build_dataset(
 ) -> tuple[TrajectoryDataset, dict[str, Any]]:
     """Collect `recipe` (a named one, or `custom_recipe`'s); the dataset and `save_dataset`'s arguments.
 
-    `noise` overrides every source's noise std. `reference_episodes` (default REFERENCE_EPISODES)
+    `noise` overrides every source's noise: the Gaussian std for Box actions, epsilon for
+    Discrete ones. `reference_episodes` (default REFERENCE_EPISODES)
     is the number of episodes per reference policy for tasks without D4RL reference returns.
     Source k is collected with its own seed derived from (`seed`, k), so sources never share
     environment or noise streams. `env_kwargs` go to gym.make (over the zoo agents' own); the
@@ -381,10 +460,18 @@ def build_dataset(
         if source.policy in ZOO_ALGOS and source.policy not in shared:
             shared[source.policy] = make_policy(source, recipe.env_id, zoo=zoo_dir, env_kwargs=env_kwargs)
     layout = _layout_of(recipe, shared, env_kwargs)
+    discrete = env_action_spec(layout.env_id, layout.env_kwargs).discrete
+    if noise is not None and discrete:
+        from seqrl.collect.policies import check_epsilon
+
+        check_epsilon(noise, f"--noise (epsilon for the Discrete actions of {layout.env_id})")
     parts, sources_meta = [], []
     for k, (source, count) in enumerate(zip(recipe.sources, _split(total, [s.share for s in recipe.sources]))):
         source_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-        noise_std = source.noise_std if noise is None else float(noise)
+        if discrete:  # the override is epsilon here; a Gaussian std in the recipe is refused by collect
+            noise_std, epsilon = source.noise_std, (source.epsilon if noise is None else float(noise))
+        else:
+            noise_std, epsilon = (source.noise_std if noise is None else float(noise)), source.epsilon
         if source.policy in shared:
             policy = shared[source.policy]
         else:
@@ -392,14 +479,15 @@ def build_dataset(
             if source.policy != "random":
                 shared[source.policy] = policy
         part = collect(
-            layout.env_id, policy, count, n_envs=n_envs, seed=source_seed, noise_std=noise_std, progress=progress,
-            env_kwargs=layout.env_kwargs,
+            layout.env_id, policy, count, n_envs=n_envs, seed=source_seed, noise_std=noise_std, epsilon=epsilon,
+            progress=progress, env_kwargs=layout.env_kwargs,
         )
         parts.append(part)
         sources_meta.append(
             {
                 "policy": part.metadata["policy"],
                 "noise_std": noise_std,
+                **({"epsilon": epsilon} if discrete else {}),
                 "seed": source_seed,
                 "transitions": part.num_transitions,
                 "episodes": part.num_episodes,
@@ -412,8 +500,8 @@ def build_dataset(
     metadata = {
         "name": name,
         "env_id": layout.env_id,
-        "action_low": first["action_low"],
-        "action_high": first["action_high"],
+        # action_low/action_high for Box actions; action_space = Discrete(n) for discrete ones
+        **{key: first[key] for key in ("action_low", "action_high", "action_space") if key in first},
         "recipe": name,
         "recipe_description": recipe.description,
         "seed": int(seed),
@@ -480,12 +568,14 @@ def collect_command(
     --env ENV_ID --policy ALGO[:noise] ..., into the Minari store.
 
     Args:
-        recipe: Dataset to build: {hopper,halfcheetah,walker2d}-{random,medium,expert,medium-expert,mixed}
-            or lunarlander-{random,medium,expert,medium-expert}. Leave out with --env.
-        env: A task without a recipe (a gymnasium id, e.g. Ant-v5, Swimmer-v5); needs --policy.
+        recipe: Dataset to build: {hopper,halfcheetah,walker2d}-{random,medium,expert,medium-expert,mixed},
+            lunarlander-{random,medium,expert,medium-expert} or (Discrete actions)
+            lunarlander-discrete-{random,medium,expert,medium-expert,mixed}. Leave out with --env.
+        env: A task without a recipe (a gymnasium id, e.g. Ant-v5, Swimmer-v5, Acrobot-v1); needs --policy.
         policy: With --env, the sources, mixed in equal shares: zoo algorithms (sac, tqc, ppo, a2c,
-            trpo, ars), random or heuristic, each with an optional action-noise std after a colon
-            (e.g. --policy ppo sac:0.3 random).
+            trpo, ars; dqn, qrdqn for Discrete actions), random or heuristic, each with optional
+            noise after a colon: a Gaussian action-noise std for Box actions (e.g. --policy ppo
+            sac:0.3 random), epsilon in [0, 1] for Discrete ones (e.g. --policy dqn:0.1).
         name: With --env, the dataset's name (default: task and sources, e.g. ant-ppo-sac_noise0p3).
         env_kwargs: Keyword arguments for the environment, KEY=VALUE (values read as JSON), over
             the zoo agents' env_kwargs.yml.
@@ -493,7 +583,7 @@ def collect_command(
         seed: Collection seed (environments, random policy, action noise).
         zoo: Folder of rl-baselines3-zoo trained agents (default: $SEQRL_ZOO); zoo policies need it.
         n_envs: Environments stepped together, with one batched policy call per step.
-        noise: Override the Gaussian action-noise std of every source.
+        noise: Override the noise of every source (Gaussian std; epsilon for Discrete actions).
         overwrite: Replace an existing dataset of the same name.
     """
     from seqrl.data.scores import normalized_score, reference_returns
@@ -549,6 +639,8 @@ def collect_command(
     print(f"{dataset_id}  ({env_note}; {spec.description})")
     for s in dataset.metadata["sources"]:
         noise_note = f" + noise {s['noise_std']}" if s["noise_std"] else ""
+        if s.get("epsilon"):
+            noise_note = f" + epsilon {s['epsilon']}"
         label = s["policy"].get("algo", s["policy"].get("kind"))
         source_finished = s["finished_return_mean"]
         finished_note = "" if source_finished is None else f" ({source_finished:.1f} over finished episodes)"

@@ -13,6 +13,12 @@ two ways (`autoreset_mode`), both handled here:
   observation with reward 0 -- that call is not a transition and is not recorded.
 SAME_STEP is the default here because no policy output is wasted on reset steps.
 
+Action spaces (see `seqrl.collect.policies.action_spec`): a bounded 1-D Box, whose actions are
+clipped and recorded as float, with optional Gaussian noise (`noise_std`); or a Discrete(n),
+whose actions are recorded as (N, 1) int64 indices and the dataset's metadata says
+`action_space = {"type": "Discrete", "n": n}`, with optional epsilon-greedy noise (`epsilon`).
+Each noise belongs to its kind of space; the other is refused by name.
+
 End of data. Collection stops after exactly `n_transitions` recorded transitions. Episodes
 still running then are kept, their last step marked as truncated (as D4RL keeps time-outs), with
 `partial_episodes="truncate"`; `partial_episodes="drop"` discards them instead (fewer transitions,
@@ -25,7 +31,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from seqrl.collect.policies import GaussianNoise, Policy, reset_episodes
+from seqrl.collect.policies import ActionSpec, EpsilonGreedy, GaussianNoise, Policy, action_spec, check_epsilon, reset_episodes
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import ConfigError, DatasetError
 
@@ -105,6 +111,7 @@ def collect(
     n_envs: int = 8,
     seed: int = 0,
     noise_std: float = 0.0,
+    epsilon: float = 0.0,
     partial_episodes: Literal["truncate", "drop"] = "truncate",
     autoreset_mode: str = "same_step",
     vectorization: Literal["sync", "async"] = "sync",
@@ -115,16 +122,20 @@ def collect(
     """Collect `n_transitions` transitions of `policy` on `env_id` with `n_envs` environments.
 
     Seeds: sub-environment i is reset with `seed + i` (gymnasium's vector convention) once, and
-    keeps its own RNG stream through its autoresets; the action noise (if `noise_std > 0`) uses
-    its own generator seeded from `seed`. The same arguments give the same dataset.
+    keeps its own RNG stream through its autoresets; the action noise (if `noise_std > 0` or
+    `epsilon > 0`) uses its own generator seeded from `seed`. The same arguments give the same dataset.
 
-    Actions are clipped to the action space before stepping and stored as executed. Episodes
-    appear in the order they finished (ties by env index), then the unfinished ones by env index.
+    Box actions are clipped to the action space before stepping and stored as executed, with
+    Gaussian noise of std `noise_std` first. Discrete actions are stored as (N, 1) int64 indices;
+    with `epsilon` in (0, 1] each is replaced, with that probability, by a uniformly random one.
+    Episodes appear in the order they finished (ties by env index), then the unfinished ones by
+    env index.
     """
     if n_transitions < 1:
         raise ConfigError(f"n_transitions must be >= 1, got {n_transitions}")
     if not np.isfinite(noise_std) or noise_std < 0:
         raise ConfigError(f"noise_std must be a finite number >= 0, got {noise_std}")
+    epsilon = check_epsilon(epsilon)
     if partial_episodes not in ("truncate", "drop"):
         raise ConfigError(f"partial_episodes must be 'truncate' or 'drop', got {partial_episodes!r}")
     envs = make_vector_env(
@@ -132,13 +143,15 @@ def collect(
     )
     try:
         action_space = envs.single_action_space
-        low = np.asarray(action_space.low, dtype=np.float64)
-        high = np.asarray(action_space.high, dtype=np.float64)
+        spec = action_spec(action_space, env_id)
+        _check_noise(spec, env_id, noise_std, epsilon)
+        # Noise seed kept apart from the env seeds (seed + i) by the extra entropy word.
         if noise_std > 0:
-            # Noise seed kept apart from the env seeds (seed + i) by the extra entropy word.
             policy = GaussianNoise(policy, noise_std, action_space, seed=np.random.SeedSequence([seed, 0x5EED]))
+        if epsilon > 0:
+            policy = EpsilonGreedy(policy, epsilon, action_space, seed=np.random.SeedSequence([seed, 0x5EED]))
         episodes, unfinished = _run(
-            envs, policy, n_transitions, seed, low, high, autoreset_mode, partial_episodes, progress
+            envs, policy, n_transitions, seed, spec, autoreset_mode, partial_episodes, progress
         )
     finally:
         envs.close()
@@ -147,22 +160,36 @@ def collect(
             f"no complete episode in {n_transitions} transitions over {n_envs} envs; collect more "
             "transitions or keep partial episodes"
         )
-    spec = getattr(policy, "spec", {"kind": type(policy).__name__})
+    policy_spec = getattr(policy, "spec", {"kind": type(policy).__name__})
     meta = {
         "env_id": env_id,
-        "policy": spec,
+        "policy": policy_spec,
         "noise_std": float(noise_std),
+        **({"epsilon": epsilon} if spec.discrete else {}),
         "seed": int(seed),
         "n_envs": int(n_envs),
         "partial_episodes": partial_episodes,
         # The last `unfinished_episodes` episodes were cut by the end of data, not by the env's
         # time limit (both are flagged as truncations); skip them for policy returns.
         "unfinished_episodes": int(unfinished),
-        "action_low": low.tolist(),
-        "action_high": high.tolist(),
+        **spec.metadata(),  # action_low/action_high, or action_space for Discrete
     }
     meta.update(metadata or {})
     return TrajectoryDataset.from_episodes(episodes, metadata=meta)
+
+
+def _check_noise(spec: ActionSpec, env_id: str, noise_std: float, epsilon: float) -> None:
+    """Gaussian noise for Box actions, epsilon-greedy for Discrete ones; the other is refused."""
+    if spec.discrete and noise_std > 0:
+        raise ConfigError(
+            f"{env_id} has {spec.space} actions: Gaussian action noise (noise_std={noise_std:g}) has no meaning "
+            "there; discrete noise is epsilon-greedy (epsilon in [0, 1])"
+        )
+    if not spec.discrete and epsilon > 0:
+        raise ConfigError(
+            f"{env_id} has continuous actions ({spec.space}): epsilon-greedy noise (epsilon={epsilon:g}) is for "
+            "Discrete action spaces; use Gaussian action noise (noise_std) there"
+        )
 
 
 def _run(
@@ -170,8 +197,7 @@ def _run(
     policy: Callable[[np.ndarray], np.ndarray],
     n_transitions: int,
     seed: int,
-    low: np.ndarray,
-    high: np.ndarray,
+    spec: ActionSpec,
     autoreset_mode: str,
     partial_episodes: str,
     progress: bool,
@@ -191,15 +217,9 @@ def _run(
         n_transitions, f"collect {envs.spec.id if envs.spec else ''}".strip(), unit="transition", enabled=progress
     )
     while recorded < n_transitions:
-        actions = np.asarray(policy(obs), dtype=np.float64)  # the one batched call per step
-        if actions.shape != (n_envs, len(low)):
-            raise ConfigError(
-                f"policy returned actions of shape {actions.shape}, expected {(n_envs, len(low))}"
-            )
-        if not np.all(np.isfinite(actions)):
-            raise ConfigError("policy returned NaN or inf actions")
-        actions = np.clip(actions, low, high)
-        next_obs, rewards, terms, truncs, infos = envs.step(actions.astype(envs.single_action_space.dtype))
+        # The one batched call per step; recorded (n_envs, act_dim) and executed actions.
+        actions, executed = spec.prepare(policy(obs), n_envs)
+        next_obs, rewards, terms, truncs, infos = envs.step(executed)
         final_mask = infos.get("_final_obs", np.zeros(n_envs, dtype=bool))
         before = recorded
         for i in range(n_envs):
@@ -269,14 +289,14 @@ def evaluate_returns(
         raise ConfigError(f"n_episodes must be >= 1, got {n_episodes}")
     envs = make_vector_env(env_id, n_episodes, autoreset_mode="same_step", env_kwargs=env_kwargs)
     try:
-        low, high = envs.single_action_space.low, envs.single_action_space.high
+        spec = action_spec(envs.single_action_space, env_id)
         obs, _ = envs.reset(seed=seed)
         reset_episodes(policy, np.ones(n_episodes, dtype=bool))
         returns = np.zeros(n_episodes, dtype=np.float64)
         running = np.ones(n_episodes, dtype=bool)
         while running.any():
-            actions = np.clip(np.asarray(policy(obs), dtype=np.float64), low, high)
-            obs, rewards, terms, truncs, _ = envs.step(actions.astype(envs.single_action_space.dtype))
+            _, executed = spec.prepare(policy(obs), n_episodes)
+            obs, rewards, terms, truncs, _ = envs.step(executed)
             returns += np.where(running, rewards, 0.0)  # envs past their episode keep stepping, unscored
             running &= ~(terms | truncs)
             if (terms | truncs).any():

@@ -117,6 +117,16 @@ class ZooAgent:
     wrappers: tuple[tuple[str, dict[str, Any]], ...] = ()
     obs_shape: tuple[int, ...] | None = None  # what the network takes, from the model zip
     act_shape: tuple[int, ...] | None = None
+    act_kind: str | None = None  # the zip's action-space class: "Box", "Discrete", "MultiDiscrete", ...
+    act_n: int | None = None  # Discrete(n)'s n
+
+    def describe_actions(self) -> str:
+        """'discrete (Discrete(4))', 'continuous (Box (3,))' or the class the zip names."""
+        if self.act_kind == "Discrete":
+            return f"discrete (Discrete({self.act_n}))" if self.act_n else "discrete (Discrete)"
+        if self.act_kind == "Box":
+            return "continuous (Box" + ("" if self.act_shape is None else f" {self.act_shape}") + ")"
+        return f"of type {self.act_kind}"
 
     @property
     def time_feature(self) -> dict[str, Any] | None:
@@ -163,6 +173,16 @@ def _space_shape(space: Any) -> tuple[int, ...] | None:
     return None
 
 
+def _space_kind(space: Any) -> tuple[str | None, int | None]:
+    """(class name, n) of the space the SB3 zip's JSON `data` describes: its ':type:' is e.g.
+    "<class 'gym.spaces.discrete.Discrete'>" (gym or gymnasium alike)."""
+    if not isinstance(space, dict):
+        return None, None
+    match = re.search(r"spaces\.[a-z_]+\.(\w+)'", str(space.get(":type:", "")))
+    n = space.get("n")
+    return (match.group(1) if match else None), (n if isinstance(n, int) and not isinstance(n, bool) else None)
+
+
 def read_zoo_agent(zoo: str | Path, algo: str, env_id: str) -> ZooAgent:
     """The zoo's `algo` agent for `env_id`'s task (any trained version; see `agent_runs`)."""
     zoo = Path(zoo)
@@ -201,6 +221,8 @@ def read_zoo_agent(zoo: str | Path, algo: str, env_id: str) -> ZooAgent:
         wrappers=tuple(parse_wrappers(hyperparams.get("env_wrapper"))),
         obs_shape=_space_shape(data.get("observation_space")),
         act_shape=_space_shape(data.get("action_space")),
+        act_kind=_space_kind(data.get("action_space"))[0],
+        act_n=_space_kind(data.get("action_space"))[1],
     )
 
 

@@ -6,6 +6,12 @@ Layout (Minari's): `<root>/<namespace>/<name>-v<N>/data/{metadata.json, main_dat
 returns, action bounds, how the data was collected) goes into `metadata.json` under the key
 `"seqrl"`; the reference returns are also written under Minari's own keys `ref_min_score` /
 `ref_max_score`, so `minari.get_normalized_score` works on our datasets too.
+
+Action spaces: a continuous dataset is written with a `Box` action space (its bounds from the
+metadata); a discrete one (`dataset.discrete`) with Minari's `Discrete(n)` space and its actions
+stored as Minari stores them, one int64 index per step (shape (T,) per episode). Reading
+accepts both and gives the in-memory layout of `TrajectoryDataset` ((N, 1) int64 for Discrete);
+a `MultiDiscrete` action space, and a `Discrete` one that does not start at 0, are refused by name.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import h5py
 import numpy as np
 
 from seqrl.data.scores import normalized_score, reference_returns
-from seqrl.data.trajectories import TrajectoryDataset
+from seqrl.data.trajectories import TrajectoryDataset, discrete_action_space
 from seqrl.errors import DatasetError
 from seqrl.paths import datasets_root
 
@@ -122,7 +128,7 @@ def save_dataset(
                 buffer=list(_episode_buffers(dataset)),
                 env=None,
                 observation_space=gym.spaces.Box(-np.inf, np.inf, (dataset.obs_dim,), np.float32),
-                action_space=_action_space(seqrl_meta, dataset.act_dim),
+                action_space=_action_space(seqrl_meta, dataset),
                 algorithm_name=str(seqrl_meta.get("policy", "seqrl")),
                 author="seqrl",
                 description=str(seqrl_meta.get("description", f"seqrl dataset {dataset_id}")),
@@ -169,7 +175,10 @@ def _jsonable(value: Any, key: str) -> Any:
     raise DatasetError(f"metadata {key!r} is a {type(value).__name__}, which cannot be stored as JSON")
 
 
-def _action_space(meta: dict[str, Any], act_dim: int) -> gym.spaces.Box:
+def _action_space(meta: dict[str, Any], dataset: TrajectoryDataset) -> gym.spaces.Box | gym.spaces.Discrete:
+    if dataset.discrete:
+        return gym.spaces.Discrete(dataset.num_actions)
+    act_dim = dataset.act_dim
     low, high = meta.get("action_low"), meta.get("action_high")
     if low is None or high is None:
         low, high = -np.inf, np.inf
@@ -193,10 +202,12 @@ def _episode_buffers(dataset: TrajectoryDataset) -> Iterator[Any]:
             last = dataset.final_observations[i]
         else:
             last = ep["observations"][-1]  # placeholder, see save_dataset's docstring
+        # Discrete: one index per step, (T,) int64, as Minari's own collector stores them.
+        actions = ep["actions"].reshape(-1) if dataset.discrete else ep["actions"]
         yield EpisodeBuffer(
             id=i,
             observations=np.concatenate([ep["observations"], last[None]]),
-            actions=ep["actions"],
+            actions=actions,
             rewards=ep["rewards"],
             terminations=ep["terminations"],
             truncations=ep["truncations"],
@@ -281,8 +292,10 @@ def local_dataset_ids(root: Path | None = None) -> list[str]:
 def load_minari(dataset_id_or_path: str | os.PathLike) -> TrajectoryDataset:
     """Load a local Minari dataset (by id, honouring MINARI_DATASETS_PATH, or by folder path).
 
-    Never downloads. Observations and actions must be Box spaces; the action space's finite
-    bounds become `metadata['action_low'/'action_high']`, which TrajectoryDataset checks.
+    Never downloads. Observations must be a flat Box; actions a Box, whose finite bounds become
+    `metadata['action_low'/'action_high']` (TrajectoryDataset checks them), or a Discrete(n),
+    which becomes `metadata['action_space'] = {'type': 'Discrete', 'n': n}` with (N, 1) int64
+    action indices.
     """
     import minari
     from minari import MinariDataset
@@ -313,11 +326,9 @@ def _to_trajectories(minari_dataset: Any) -> TrajectoryDataset:
     raw = minari_dataset.storage.metadata
     dataset_id = raw["dataset_id"]
     obs_space, act_space = minari_dataset.observation_space, minari_dataset.action_space
-    for what, space in (("observation", obs_space), ("action", act_space)):
-        if not isinstance(space, gym.spaces.Box):
-            raise DatasetError(
-                f"{dataset_id}: {what} space {space} is not supported (only flat Box spaces are)"
-            )
+    if not isinstance(obs_space, gym.spaces.Box):
+        raise DatasetError(f"{dataset_id}: observation space {obs_space} is not supported (only flat Box spaces are)")
+    discrete = _check_action_space(dataset_id, act_space)
     meta: dict[str, Any] = dict(raw.get(SEQRL_METADATA_KEY) or {})
     meta.setdefault("source", "minari")
     if meta.get("env_id") is None:
@@ -326,7 +337,12 @@ def _to_trajectories(minari_dataset: Any) -> TrajectoryDataset:
         if meta.get(key) is None and raw.get(key) is not None:
             meta[key] = float(raw[key])
         meta.setdefault(key, None)
-    if meta.get("action_low") is None or meta.get("action_high") is None:
+    if discrete:
+        # The stored space is the authority; a Discrete dataset has no bounds.
+        meta["action_space"] = discrete_action_space(int(act_space.n))
+        meta.pop("action_low", None)
+        meta.pop("action_high", None)
+    elif meta.get("action_low") is None or meta.get("action_high") is None:
         finite = np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))
         meta["action_low"] = act_space.low.tolist() if finite else None
         meta["action_high"] = act_space.high.tolist() if finite else None
@@ -343,6 +359,25 @@ def _to_trajectories(minari_dataset: Any) -> TrajectoryDataset:
         for ep in minari_dataset.iterate_episodes()
     ]
     return TrajectoryDataset.from_episodes(episodes, metadata=meta)
+
+
+def _check_action_space(dataset_id: str, space: Any) -> bool:
+    """True for a Discrete action space, False for a Box; DatasetError naming anything else."""
+    if isinstance(space, gym.spaces.Box):
+        return False
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        raise DatasetError(
+            f"{dataset_id}: MultiDiscrete action spaces ({space}) are not supported; "
+            "seqrl reads Discrete(n) and Box action spaces"
+        )
+    if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise DatasetError(
+                f"{dataset_id}: Discrete action space {space} starts at {int(space.start)}; "
+                "seqrl reads Discrete(n) spaces whose actions are 0..n-1"
+            )
+        return True
+    raise DatasetError(f"{dataset_id}: action space {space} is not supported (only Box and Discrete(n) are)")
 
 
 # ---------------------------------------------------------------------------------- listing

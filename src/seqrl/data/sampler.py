@@ -23,7 +23,7 @@ class Batch:
 
     returns_to_go: np.ndarray | torch.Tensor  # (B, K, 1) scaled returns-to-go
     states: np.ndarray | torch.Tensor  # (B, K, obs_dim) normalised observations
-    actions: np.ndarray | torch.Tensor  # (B, K, act_dim) raw actions
+    actions: np.ndarray | torch.Tensor  # (B, K, act_dim) raw actions: float32, or int64 indices (B, K, 1) for Discrete data
     timesteps: np.ndarray | torch.Tensor  # (B, K) int64 position in the episode
     mask: np.ndarray | torch.Tensor  # (B, K) bool, False on padding
 
@@ -68,7 +68,8 @@ class ContextSampler:
         n = dataset.num_transitions
         self._states = np.zeros((n + 1, dataset.obs_dim), np.float32)
         self._states[:n] = (dataset.observations - mean) / std
-        self._actions = np.zeros((n + 1, dataset.act_dim), np.float32)
+        # The dataset's dtype: float32, or int64 indices for Discrete data (padding is index 0, masked).
+        self._actions = np.zeros((n + 1, dataset.act_dim), dataset.actions.dtype)
         self._actions[:n] = dataset.actions
         self._rtg = np.zeros((n + 1, 1), np.float32)
         self._rtg[:n, 0] = dataset.returns_to_go(discount) * rtg_scale

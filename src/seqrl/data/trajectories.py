@@ -3,6 +3,17 @@
 Flat arrays (rather than a list of per-episode arrays) let the sampler gather a whole batch
 of context windows with one fancy-indexing call per field; `episode_starts` marks where each
 episode begins.
+
+Action spaces. A dataset's actions are continuous unless its metadata says otherwise:
+- continuous (a bounded `Box`): `actions` is (N, act_dim) float32, with the bounds in
+  `metadata["action_low"/"action_high"]`;
+- discrete (`Discrete(n)`): `metadata["action_space"] == {"type": "Discrete", "n": n}` (Minari's
+  name and fields for the space), and `actions` is (N, 1) int64 holding the action index
+  0..n-1. The column is kept (act_dim 1) so every consumer indexes actions the same way;
+  `dataset.discrete` and `dataset.num_actions` let later code ask. A discrete dataset has no
+  action bounds: `action_low`/`action_high` refuse it rather than offer [0, n-1] as if the
+  indices were a continuous quantity.
+Multi-dimensional discrete spaces (`MultiDiscrete`) are not supported.
 """
 
 from __future__ import annotations
@@ -18,6 +29,32 @@ from seqrl.errors import DatasetError
 # Actions a hair outside the space (float round-off, or a float64 policy clipped in float32)
 # are accepted; anything further out means the data does not belong to this action space.
 ACTION_BOUND_TOLERANCE = 1e-4
+# The only action-space type besides the default continuous Box; Minari's name for it.
+DISCRETE = "Discrete"
+
+
+def discrete_action_space(n: int) -> dict[str, Any]:
+    """The metadata entry that marks a dataset's actions as indices 0..n-1 of `Discrete(n)`."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise DatasetError(f"a Discrete action space needs a whole number of actions n >= 1, got {n!r}")
+    return {"type": DISCRETE, "n": int(n)}
+
+
+def _declared_action_space(metadata: dict[str, Any], name: str) -> int | None:
+    """n for a dataset whose metadata declares Discrete(n) actions; None for continuous ones."""
+    space = metadata.get("action_space")
+    if space is None:
+        return None
+    kind = space.get("type") if isinstance(space, dict) else None
+    if kind == "MultiDiscrete":
+        raise DatasetError(f"{name}: MultiDiscrete action spaces are not supported (only Discrete(n) and Box)")
+    if kind == "Box":
+        return None
+    if kind != DISCRETE:
+        raise DatasetError(
+            f"{name}: metadata['action_space'] must be {{'type': 'Discrete', 'n': N}} or a Box, got {space!r}"
+        )
+    return discrete_action_space(space.get("n"))["n"]
 
 
 @dataclass(eq=False)
@@ -30,7 +67,7 @@ class TrajectoryDataset:
     """
 
     observations: np.ndarray  # (N, obs_dim) float32
-    actions: np.ndarray  # (N, act_dim) float32
+    actions: np.ndarray  # (N, act_dim) float32; discrete: (N, 1) int64 action indices
     rewards: np.ndarray  # (N,) float32
     terminations: np.ndarray  # (N,) bool: the episode ended in a terminal state
     truncations: np.ndarray  # (N,) bool: the episode was cut off (time limit, end of data)
@@ -40,8 +77,11 @@ class TrajectoryDataset:
 
     def __post_init__(self) -> None:
         name = self.metadata.get("name", "dataset")
+        n_actions = _declared_action_space(self.metadata, name)
         self.observations = np.asarray(self.observations, dtype=np.float32)
-        self.actions = np.asarray(self.actions, dtype=np.float32)
+        self.actions = (
+            np.asarray(self.actions, dtype=np.float32) if n_actions is None else _action_indices(self.actions, n_actions, name)
+        )
         self.rewards = np.asarray(self.rewards, dtype=np.float32).reshape(-1)
         self.terminations = np.asarray(self.terminations).astype(bool).reshape(-1)
         self.truncations = np.asarray(self.truncations).astype(bool).reshape(-1)
@@ -81,7 +121,25 @@ class TrajectoryDataset:
                     f"{name}: final_observations has shape {self.final_observations.shape}, "
                     f"expected {(len(starts), self.obs_dim)}"
                 )
+        if n_actions is not None:
+            if self.act_dim != 1:
+                raise DatasetError(
+                    f"{name}: a Discrete({n_actions}) dataset holds one action index per step, "
+                    f"got actions of shape {self.actions.shape}"
+                )
+            outside = (self.actions < 0) | (self.actions >= n_actions)
+            if outside.any():
+                step = int(np.argwhere(outside)[0][0])
+                raise DatasetError(
+                    f"{name}: action[{step}] = {int(self.actions[step, 0])} is not an index of the "
+                    f"Discrete({n_actions}) action space (0..{n_actions - 1})"
+                )
         low, high = self.metadata.get("action_low"), self.metadata.get("action_high")
+        if n_actions is not None and (low is not None or high is not None):
+            raise DatasetError(
+                f"{name}: a Discrete({n_actions}) dataset has no action bounds, but its metadata has "
+                "action_low/action_high"
+            )
         if low is not None and high is not None:
             low = np.broadcast_to(np.asarray(low, dtype=np.float64), (self.act_dim,))
             high = np.broadcast_to(np.asarray(high, dtype=np.float64), (self.act_dim,))
@@ -154,7 +212,7 @@ class TrajectoryDataset:
             total += t
         try:
             observations = np.concatenate(obs).astype(np.float32)
-            actions = np.concatenate(acts).astype(np.float32)
+            actions = np.concatenate(acts)  # float32 or int64 indices: __post_init__ decides
         except ValueError as exc:
             raise DatasetError(f"{name}: episodes have different observation or action sizes ({exc})")
         return cls(
@@ -178,6 +236,13 @@ class TrajectoryDataset:
         dims = {(d.obs_dim, d.act_dim) for d in datasets}
         if len(dims) != 1:
             raise DatasetError(f"concatenate: datasets have different (obs_dim, act_dim): {sorted(dims)}")
+        spaces = {d.num_actions for d in datasets}
+        if len(spaces) != 1:
+            described = sorted("continuous" if n is None else f"Discrete({n})" for n in spaces)
+            raise DatasetError(f"concatenate: datasets have different action spaces: {', '.join(described)}")
+        merged = dict(metadata if metadata is not None else datasets[0].metadata)
+        if datasets[0].discrete and "action_space" not in merged:
+            merged["action_space"] = discrete_action_space(datasets[0].num_actions)
         offsets = np.cumsum([0] + [d.num_transitions for d in datasets[:-1]])
         finals = [d.final_observations for d in datasets]
         return cls(
@@ -187,7 +252,7 @@ class TrajectoryDataset:
             terminations=np.concatenate([d.terminations for d in datasets]),
             truncations=np.concatenate([d.truncations for d in datasets]),
             episode_starts=np.concatenate([d.episode_starts + o for d, o in zip(datasets, offsets)]),
-            metadata=dict(metadata if metadata is not None else datasets[0].metadata),
+            metadata=merged,
             final_observations=None if any(f is None for f in finals) else np.concatenate(finals),
         )
 
@@ -211,6 +276,16 @@ class TrajectoryDataset:
     @property
     def act_dim(self) -> int:
         return self.actions.shape[1]
+
+    @property
+    def num_actions(self) -> int | None:
+        """n for a dataset of Discrete(n) actions; None for continuous actions."""
+        return _declared_action_space(self.metadata, self.name)
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the actions are indices of a Discrete(n) space (see the module docstring)."""
+        return self.num_actions is not None
 
     @cached_property
     def episode_lengths(self) -> np.ndarray:
@@ -264,13 +339,22 @@ class TrajectoryDataset:
         # The floor keeps constant features (e.g. LunarLander's leg contacts in some data) finite.
         return np.maximum(self.observations.std(axis=0), 1e-6)
 
+    def _refuse_bounds(self) -> None:
+        if self.discrete:
+            raise DatasetError(
+                f"{self.name} has Discrete({self.num_actions}) actions, which have no bounds: "
+                "this needs a dataset of continuous (Box) actions"
+            )
+
     @property
     def action_low(self) -> np.ndarray:
+        self._refuse_bounds()
         low = self.metadata.get("action_low")
         return np.broadcast_to(np.asarray(low if low is not None else self.actions.min(0), np.float32), (self.act_dim,))
 
     @property
     def action_high(self) -> np.ndarray:
+        self._refuse_bounds()
         high = self.metadata.get("action_high")
         return np.broadcast_to(np.asarray(high if high is not None else self.actions.max(0), np.float32), (self.act_dim,))
 
@@ -302,3 +386,21 @@ class TrajectoryDataset:
             "return_min": float(returns.min()),
             "return_max": float(returns.max()),
         }
+
+
+def _action_indices(actions: Any, n: int, name: str) -> np.ndarray:
+    """Actions of a Discrete(n) dataset as (N, 1) int64, refusing values that are not whole numbers."""
+    array = np.asarray(actions)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64)
+    if array.dtype.kind == "b" or array.dtype.kind not in "f":
+        raise DatasetError(f"{name}: Discrete({n}) actions must be integer indices, got dtype {array.dtype}")
+    whole = np.isfinite(array) & (array == np.round(array))
+    if not whole.all():
+        step = int(np.argwhere(~whole)[0][0])
+        raise DatasetError(
+            f"{name}: Discrete({n}) actions must be integer indices, but action[{step}] = {array[step].tolist()}"
+        )
+    return array.astype(np.int64)
