@@ -275,13 +275,6 @@ def zoo_env_name(env_id: str) -> str:
     return f"{base}-v3"
 
 
-def zoo_paths(zoo: str | Path, algo: str, env_id: str) -> tuple[Path, Path]:
-    """(model zip, vecnormalize.pkl) of `algo` on `env_id` in an rl-baselines3-zoo folder."""
-    name = zoo_env_name(env_id)
-    run = Path(zoo) / algo / f"{name}_1"
-    return run / f"{name}.zip", run / name / "vecnormalize.pkl"
-
-
 def available_zoo_algos(zoo: str | Path, env_id: str) -> list[str]:
     """Algorithms that have a checkpoint for `env_id`'s task (any version) in the zoo folder."""
     from seqrl.collect.zoo import agent_runs

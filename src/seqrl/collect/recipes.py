@@ -351,22 +351,6 @@ def _reference_candidates(recipe: Recipe) -> list[str]:
     return list(dict.fromkeys(names))  # unique, in order
 
 
-def reference_returns_for(
-    recipe: Recipe,
-    episodes: int = REFERENCE_EPISODES,
-    *,
-    policies: dict[str, Any] | None = None,
-    layout: Layout | None = None,
-    zoo: Any = None,
-) -> tuple[float, float]:
-    """(random, expert) mean returns over `episodes` episodes each, with the fixed REFERENCE_SEED.
-
-    The expert return is the best of the recipe's reference policies (default: its non-random
-    sources), run without action noise; `policies` reuses ones already loaded, by name.
-    """
-    return _reference_returns(recipe, episodes, policies=policies, layout=layout, zoo=zoo)[:2]
-
-
 def _reference_returns(
     recipe: Recipe, episodes: int, *, policies: dict[str, Any] | None, layout: Layout | None, zoo: Any
 ) -> tuple[float, float, str]:

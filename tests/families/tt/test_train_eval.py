@@ -193,29 +193,6 @@ def test_trained_tiny_tt_plans_better_than_a_random_policy(tmp_path):
     assert planned["score_mean"] is not None and math.isfinite(planned["score_mean"])
 
 
-def test_legacy_dt_run_directory_still_loads_evaluates_and_reports(tmp_path):
-    """A run directory written before model families (tests/fixtures/legacy_dt_run) is a DT run."""
-    import shutil
-    from pathlib import Path
-
-    from seqrl.experiments.report import collect
-
-    fixture = Path(__file__).parents[2] / "fixtures" / "legacy_dt_run"
-    run_dir = tmp_path / "legacy"
-    shutil.copytree(fixture, run_dir)
-    payload = load_checkpoint(run_dir)
-    assert "family" not in payload and "family" not in json.loads((run_dir / "config.json").read_text())
-    run = load_run(run_dir)
-    assert run.family == "dt" and run.config.model == "tokenized-spread" and run.tokenizer is not None
-    before = json.loads((fixture / "eval.json").read_text())
-    report = evaluate_run(run_dir, episodes=before["episodes"], device="cpu")
-    for old, new in zip(before["results"], report["results"]):
-        assert old["target"] == new["target"]
-        np.testing.assert_allclose(old["returns"], new["returns"], rtol=1e-5)
-    records = collect(tmp_path)
-    assert [r.model for r in records] == ["tokenized-spread"]
-
-
 def test_finetune_refuses_a_tt_source_by_name(tmp_path):
     from seqrl.errors import ConfigError
     from seqrl.transfer import finetune
