@@ -83,3 +83,29 @@ def test_trained_policy_beats_the_random_data(tmp_path, minari_root):
     # Measured here: 63 and 39 against the random data's 11; inverted actions give about -120.
     assert scores[0] > random_row["score_mean"] + 30, (scores, random_row["score_mean"])
     assert min(scores) > random_row["score_mean"] + 10, (scores, random_row["score_mean"])
+
+
+def test_demo_work_counts_evaluations_at_their_measured_cost():
+    from seqrl.demo import QUICK, DemoWork
+
+    work = DemoWork.of(QUICK, variants=4, targets=2)
+    assert (work.train_steps, work.eval_episodes) == (4 * 10, 4 * (2 * 1 + 2 * 2))
+    prior = work.units_left()
+    assert prior == round(40 + 24 * work.weight)
+    # A chunk of 5 steps in 1 s, then 2 episodes in 4 s: an episode costs 10 steps' time.
+    units = work.done(5, 1.0, 2, 4.0)
+    assert units == round(5 + 2 * 20.0) and work.weight == 10.0
+    assert work.units_left() == round(35 + 22 * 10.0)
+
+
+def test_the_demo_says_what_it_does_from_the_start_and_its_progress_ends_at_its_total(tmp_path, minari_root, capsys,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("SEQRL_PROGRESS_SECONDS", "0")  # a plain line at every update
+    main(["demo", "--quick", "--out", str(tmp_path / "demo")])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("seqrl demo: collecting lunarlander-random-quick")  # before any collection work
+    lines = [line for line in err if line.startswith("demo: training and evaluating:")]
+    assert len(lines) >= 4  # one per chunk of each variant, at least
+    last = lines[-1]
+    done, total = last.split("evaluating: ", 1)[1].split(" ", 1)[0].split("/")
+    assert done == total and "(100%)" in last and "done" in last

@@ -85,15 +85,22 @@ QUICK = DemoSize(
 
 
 # --------------------------------------------------------------------------- data
-def ensure_dataset(recipe: str, size: DemoSize) -> TrajectoryDataset:
-    """The recipe's dataset from the store, collected and saved first if it is not there."""
+def ensure_dataset(recipe: str, size: DemoSize, progress: bool = False) -> TrajectoryDataset:
+    """The recipe's dataset from the store, collected and saved first if it is not there
+    (`progress`: say so, and show the collection's progress)."""
+    import sys
+
     from seqrl.collect.recipes import build_recipe, get_recipe
     from seqrl.data.sources import dataset_id_for, load_dataset, local_dataset_ids, save_dataset
 
     name = recipe + size.dataset_suffix
     dataset_id = dataset_id_for(name)
     if dataset_id not in local_dataset_ids():
-        dataset, save_args = build_recipe(recipe, size.transitions, reference_episodes=size.reference_episodes)
+        if progress:
+            print(f"seqrl demo: collecting {name} ({size.transitions} transitions of LunarLanderContinuous, "
+                  "from gymnasium's heuristic lander, noisy or not, or random actions)", file=sys.stderr, flush=True)
+        dataset, save_args = build_recipe(recipe, size.transitions, reference_episodes=size.reference_episodes,
+                                          progress=progress)
         dataset.metadata["name"] = name
         save_dataset(dataset, dataset_id, get_recipe(recipe).env_id, **save_args)
     return load_dataset(name)
@@ -117,15 +124,58 @@ def dataset_row(dataset: TrajectoryDataset) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- progress
+# Training steps one evaluation episode is counted as before the demo has timed both on this
+# machine: a rough prior, replaced by the measured ratio after the first chunk.
+EVAL_EPISODE_IN_STEPS = 20.0
+
+
+@dataclass
+class DemoWork:
+    """The demo's work in training-step units: evaluation episodes count as the training steps
+    they take as long as, a ratio measured as the demo runs. A progress bar over training steps
+    alone shows an ETA of half the real time: the evaluations are the other half."""
+
+    train_steps: int  # left to do
+    eval_episodes: int  # left to do
+    weight: float = EVAL_EPISODE_IN_STEPS
+    train_seconds: float = 0.0
+    steps_timed: int = 0
+    eval_seconds: float = 0.0
+    episodes_timed: int = 0
+
+    @classmethod
+    def of(cls, size: "DemoSize", variants: int, targets: int = 2) -> "DemoWork":
+        per_variant = size.curve_episodes * (len(size.curve_steps) - 1) + size.final_episodes * targets
+        return cls(variants * size.curve_steps[-1], variants * per_variant)
+
+    def units_left(self) -> int:
+        return round(self.train_steps + self.eval_episodes * self.weight)
+
+    def done(self, steps: int, train_s: float, episodes: int, eval_s: float) -> int:
+        """Record one chunk (`steps` trained, `episodes` evaluated); its units at the current weight."""
+        units = round(steps + episodes * self.weight)
+        self.train_steps -= steps
+        self.eval_episodes -= episodes
+        self.train_seconds += train_s
+        self.steps_timed += steps
+        self.eval_seconds += eval_s
+        self.episodes_timed += episodes
+        if self.steps_timed and self.episodes_timed and self.train_seconds > 0:
+            self.weight = (self.eval_seconds / self.episodes_timed) / (self.train_seconds / self.steps_timed)
+        return units
+
+
 # --------------------------------------------------------------------------- one variant
 def run_variant(
     variant: str, dataset: TrajectoryDataset, size: DemoSize, run_dir: Path, device: str, progress: bool,
-    tracker: Any = None,
+    tracker: Any = None, work: DemoWork | None = None,
 ) -> dict[str, Any]:
     """Train `variant` chunk by chunk with an evaluation after each; the final evaluation report.
 
     Everything already on disk (curve points, the final eval.json) is reused, not recomputed.
-    `tracker` (a seqrl.progress.Progress over the demo's training steps) advances chunk by chunk.
+    `tracker` (a seqrl.progress.Progress over the demo's work, `work`'s units: training steps, and
+    evaluation episodes weighted by what they cost) advances chunk by chunk.
     """
     from seqrl.checkpoint import checkpoint_path, load_checkpoint
     from seqrl.loading import load_run
@@ -140,7 +190,8 @@ def run_variant(
     curve: list[dict[str, Any]] = json.loads(curve_path.read_text()) if curve_path.exists() else []
     done = {point["step"] for point in curve}
     final_step = size.curve_steps[-1]
-    eval_kw = dict(context_len=cfg.context_len, seed=cfg.eval_seed, max_episode_steps=size.max_episode_steps)
+    # The demo's own bar counts evaluation episodes (DemoWork); a bar per evaluation would only flicker beside it.
+    eval_kw = dict(context_len=cfg.context_len, seed=cfg.eval_seed, max_episode_steps=size.max_episode_steps, progress=False)
 
     def final_evaluation(model: Any, spec: Any, step: int) -> list[dict[str, Any]]:
         """Every target, more episodes; written to eval.json in `seqrl eval`'s layout."""
@@ -155,15 +206,14 @@ def run_variant(
     previous = 0
     for step in size.curve_steps:
         chunk, previous = step - previous, step
-        if step in done:
-            if tracker is not None:
-                tracker.skip(chunk)
+        episodes = size.final_episodes * len(dataset_targets(dataset)) if step == final_step else size.curve_episodes
+        if step in done or (checkpoint_path(run_dir).exists() and load_checkpoint(checkpoint_path(run_dir))["step"] > step):
+            # Done in an earlier demo (or trained past this point by an interrupted one: the point is lost).
+            if tracker is not None and work is not None:
+                tracker.skip(round(chunk + episodes * work.weight))
+                work.train_steps -= chunk
+                work.eval_episodes -= episodes
             continue
-        ckpt = checkpoint_path(run_dir)
-        if ckpt.exists() and load_checkpoint(ckpt)["step"] > step:
-            if tracker is not None:
-                tracker.skip(chunk)
-            continue  # trained past this point in an earlier, interrupted demo: the point is lost
         start = time.perf_counter()
         result = train(dataclasses.replace(cfg, steps=step, resume=True), dataset=dataset)
         train_s = time.perf_counter() - start
@@ -182,8 +232,10 @@ def run_variant(
         })
         curve.sort(key=lambda point: point["step"])
         write_json_atomic(curve_path, curve)
-        if tracker is not None:
-            tracker.update(chunk, variant=variant, score=round(first["score_mean"], 1))
+        if tracker is not None and work is not None:
+            units = work.done(chunk, train_s, sum(r["episodes"] for r in results), curve[-1]["eval_seconds"])
+            tracker.update(units, variant=variant, score=round(first["score_mean"], 1))
+            tracker.set_total(tracker.n + work.units_left())
     if not eval_path.exists():
         # Only when an interrupted earlier demo trained to the end but did not evaluate.
         run = load_run(run_dir, resolve_device(device))
@@ -192,6 +244,13 @@ def run_variant(
     report["curve"] = curve
     report["train_seconds"] = sum(point["train_seconds"] for point in curve)
     return report
+
+
+def dataset_targets(dataset: TrajectoryDataset) -> tuple[float, ...]:
+    """The target returns the demo evaluates at: the DT's presets for the dataset (its best return and half)."""
+    from seqrl.models.spec import DataSpec
+
+    return tuple(DataSpec.from_dataset(dataset, rtg_scale=1.0, targets=None).targets)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -231,32 +290,33 @@ def summary_table(summary: dict[str, Any]) -> Any:
 
 def plot_learning_curves(summary: dict[str, Any], out: Path, runs: Path) -> Path:
     """Training loss and normalized score against steps, one line per representation."""
-    import matplotlib
+    from seqrl.figures import add_legend, new_figure, plain_log_ticks, save_figure
 
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (loss_ax, score_ax) = new_figure(1, 2, figsize=(11, 4))
     for name, report in summary["variants"].items():
         records = [r for r in read_jsonl(runs / name / METRICS_FILE) if "loss" in r]
         loss_ax.plot([r["step"] for r in records], [r["loss"] for r in records], label=name)
         curve = report["curve"]
         score_ax.plot([p["step"] for p in curve], [p["score_mean"] for p in curve], marker="o", label=name)
-    for row in summary["datasets"]:
+    # The behaviour data's scores: dotted lines, named beside the axes on the right (inside they
+    # sat on the curves and the axis), nudged apart where two are close.
+    rows = sorted(summary["datasets"], key=lambda row: row["score_mean"])
+    low, high = min(r["score_mean"] for r in rows), max(r["score_mean"] for r in rows)
+    gap, placed = 0.06 * max(high - low, 1.0), []
+    for row in rows:
         score_ax.axhline(row["score_mean"], color="grey", linestyle=":", linewidth=1)
-        score_ax.annotate(f"{short_name(row['dataset'])} data", (0, row["score_mean"]), xycoords=("axes fraction", "data"),
-                          fontsize=7, color="grey", va="bottom")
+        y = max([row["score_mean"]] + [p + gap for p in placed[-1:]])
+        placed.append(y)
+        score_ax.annotate(f"{short_name(row['dataset'])} data", (1.01, y), xycoords=("axes fraction", "data"),
+                          fontsize=7, color="grey", va="center", ha="left", annotation_clip=False)
     loss_ax.set(xlabel="gradient step", ylabel="training loss", title="Action loss", yscale="log")
     target = next(iter(summary["variants"].values()))["curve"][0]["target"]
     score_ax.set(xlabel="gradient step", ylabel="normalized score (random 0, expert 100)",
                  title=f"{ENV_ID}, target return {target:.0f}")
-    loss_ax.legend(fontsize=8)
-    score_ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / PLOT_FILE
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    plain_log_ticks(loss_ax)
+    add_legend(loss_ax)
+    add_legend(score_ax)
+    return save_figure(fig, out / PLOT_FILE, dpi=120)
 
 
 # --------------------------------------------------------------------------- the command
@@ -266,14 +326,15 @@ def run_demo(out: str | Path | None = None, *, quick: bool = False, device: str 
     out = Path(out) if out is not None else Path("runs") / ("demo-quick" if quick else "demo")
     runs = out / "runs"
     start = time.perf_counter()
-    datasets = {recipe: ensure_dataset(recipe, size) for recipe in RECIPES}
+    datasets = {recipe: ensure_dataset(recipe, size, progress) for recipe in RECIPES}
     data_seconds = time.perf_counter() - start
     train_data = datasets[TRAIN_ON]
     from seqrl.progress import Progress
 
-    total_steps = len(VARIANTS) * size.curve_steps[-1]
-    with Progress(total_steps, "demo: training and evaluating", unit="step", enabled=progress) as tracker:
-        variants = {v: run_variant(v, train_data, size, runs / v, device, progress, tracker) for v in VARIANTS}
+    work = DemoWork.of(size, len(VARIANTS), targets=len(dataset_targets(train_data)))
+    # Units: training steps, with evaluation episodes counted as the steps they take as long as.
+    with Progress(work.units_left(), "demo: training and evaluating", unit="step", enabled=progress) as tracker:
+        variants = {v: run_variant(v, train_data, size, runs / v, device, progress, tracker, work) for v in VARIANTS}
     summary = {
         "env_id": ENV_ID,
         "quick": quick,

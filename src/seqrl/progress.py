@@ -139,6 +139,13 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
 
+    def set_total(self, total: int | None) -> None:
+        """A new estimate of the units in all (work whose size is learnt as it runs)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+
     def set_postfix(self, **postfix: Any) -> None:
         """Replace the shown values without counting any units."""
         self.update(0, **postfix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 
@@ -145,3 +146,57 @@ def test_stochastic_zoo_policy_is_seeded(zoo_dir):
     torch.random.set_rng_state(state)
     first(obs)
     assert torch.equal(state, torch.random.get_rng_state())  # sampling leaves torch's global RNG alone
+
+
+# --------------------------------------------------------------------------- features held in training
+def _stats(var: np.ndarray) -> "ObservationNormalizer":
+    from seqrl.collect.policies import ObservationNormalizer
+
+    return ObservationNormalizer(mean=np.zeros_like(var), var=var, clip_obs=10.0, epsilon=1e-8)
+
+
+def test_a_v3_agents_block_of_zero_variance_features_is_held_at_its_training_value():
+    from seqrl.collect.policies import HELD_BLOCK, held_features
+
+    var = np.ones(30)
+    var[10:10 + HELD_BLOCK + 4] = 1e-10  # a block, as the zoo's Ant-v3 contact forces
+    var[2] = 1e-10  # one constant feature alone: not a block
+    held = held_features(_stats(var), "Ant-v3")
+    assert held is not None and np.flatnonzero(held).tolist() == list(range(10, 10 + HELD_BLOCK + 4))
+    assert held_features(_stats(var), "Ant-v4") is None  # only the -v3 agents were trained without contacts
+    short = np.ones(30)
+    short[5:5 + HELD_BLOCK - 1] = 1e-10
+    assert held_features(_stats(short), "Ant-v3") is None
+    normalizer = dataclasses.replace(_stats(var), held=held)
+    obs = np.random.default_rng(0).normal(size=(4, 30)) * 50.0  # real contact forces: large
+    scaled = normalizer(obs)
+    assert np.all(scaled[:, held] == 0.0)  # what the agent saw in training: (0 - mean) / sqrt(var + eps)
+    assert np.array_equal(scaled[:, ~held], _stats(var)(obs)[:, ~held])
+    assert np.abs(_stats(var)(obs)[:, held]).max() == 10.0  # unheld: scaled by 1e4 and clipped
+
+
+@pytest.mark.zoo
+def test_a_loaded_v3_agent_with_a_constant_block_acts_the_same_whatever_those_features_are(zoo_dir, monkeypatch):
+    """Through the loader: a real -v3 agent whose statistics (here made so) have a constant block."""
+    from seqrl.collect import policies
+
+    real = policies.load_vecnormalize
+
+    def with_a_dead_block(path):
+        stats = real(path)
+        var = stats.var.copy()
+        var[3:3 + policies.HELD_BLOCK] = 1e-10
+        return dataclasses.replace(stats, var=var)
+
+    monkeypatch.setattr(policies, "load_vecnormalize", with_a_dead_block)
+    policy = policies.load_zoo_policy(zoo_dir, "ppo", "Hopper-v5")
+    held = policy.spec["held_features"]
+    assert (held["count"], held["first"], held["last"]) == (policies.HELD_BLOCK, 3, 3 + policies.HELD_BLOCK - 1)
+    assert "Hopper-v3" in held["why"]
+    obs = np.random.default_rng(1).normal(size=(3, 11))
+    moved = obs.copy()
+    moved[:, 3:3 + policies.HELD_BLOCK] += 100.0
+    policies.reset_episodes(policy, np.ones(3, bool))  # the same time feature for both calls
+    first = policy(obs)
+    policies.reset_episodes(policy, np.ones(3, bool))
+    assert np.array_equal(first, policy(moved))

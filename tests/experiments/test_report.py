@@ -222,3 +222,21 @@ def test_report_notes_a_corrupt_eval_a_duplicated_seed_and_a_killed_hand_trained
     assert statuses[str(killed.relative_to(tmp_path))] == "stopped at step 2 of 10"
     report = write_report(tmp_path, tmp_path / "report", plots=False)
     assert any("eval.json is corrupt" in note and "stopped at step 2 of 10" in note for note in report["notes"])
+
+
+def test_a_seqrl_dataset_is_one_name_in_a_report_whether_typed_by_name_or_by_minari_id(tmp_path):
+    """`hopper-medium` and `seqrl/hopper-medium-v0` are one dataset: one group, one name in the table."""
+    fake_run(tmp_path, "", "seqrl/lunarlander-medium-v0", "continuous", 0, {100.0: 40.0}, sweep=False)
+    fake_run(tmp_path, "", "lunarlander-medium", "continuous", 1, {100.0: 60.0}, sweep=False)
+    fake_run(tmp_path, "main", "lunarlander-medium", "tokenized", 0, {100.0: 50.0})
+    groups = collect(tmp_path)
+    assert sorted((g.experiment, g.dataset, g.model, len(g.runs)) for g in groups) == [
+        ("", "lunarlander-medium", "continuous", 2), ("main", "lunarlander-medium", "tokenized", 1)]
+    rows = summary_rows(groups)
+    assert {r["dataset"] for r in rows} == {"lunarlander-medium"}
+    hand = next(r for r in rows if r["model"] == "continuous")
+    assert hand["seeds"] == 2 and hand["score_mean"] == pytest.approx(50.0)
+    from seqrl.data.minari_io import dataset_display_name
+
+    for other in ("mujoco/hopper/medium-v0", "d4rl:hopper-medium-v2", "seqrl/hopper-medium-v1", "/data/x.hdf5"):
+        assert dataset_display_name(other) == other  # not a seqrl name's id: shown as typed

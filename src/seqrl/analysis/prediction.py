@@ -109,13 +109,10 @@ def predict_runs(
 
 def plot_predictions(report: dict[str, Any], path: str | Path) -> Path:
     """Error and log-density against the horizon, one line per run, the oracle dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from seqrl.figures import add_legend, new_figure, save_figure
 
     steps = np.arange(1, report["horizon"] + 1)
-    fig, (err_ax, ll_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (err_ax, ll_ax) = new_figure(1, 2, figsize=(10, 3.8))
     for run in report["runs"]:
         label = f"{run['model']} ({Path(run['run_dir']).name})"
         err_ax.plot(steps, run["error"], label=label)
@@ -127,12 +124,8 @@ def plot_predictions(report: dict[str, Any], path: str | Path) -> Path:
     # symlog: an overconfident Gaussian's log-density runs to -1e5 while a TT's stays near 0
     ll_ax.set(xlabel="prediction horizon (steps)", ylabel="log-density of the true state (symlog)",
               title=f"{len(report['starts'])} start states", yscale="symlog")
-    err_ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    add_legend(err_ax)
+    path = save_figure(fig, path, dpi=120)
     return path
 
 

@@ -30,6 +30,7 @@ import json
 import pickle
 import warnings
 import zipfile
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -176,16 +177,49 @@ def reset_episodes(policy: Any, starts: np.ndarray) -> None:
 # --------------------------------------------------------------------------- observation scaling
 @dataclass(frozen=True)
 class ObservationNormalizer:
-    """SB3 VecNormalize's observation transform: clip((obs - mean) / sqrt(var + eps), ±clip)."""
+    """SB3 VecNormalize's observation transform: clip((obs - mean) / sqrt(var + eps), ±clip).
+
+    `held` marks features the agent only ever saw at one value in training (`held_features`):
+    they are given that value, their mean, whatever the environment reports now."""
 
     mean: np.ndarray  # (obs_dim,)
     var: np.ndarray  # (obs_dim,)
     clip_obs: float
     epsilon: float
+    held: np.ndarray | None = None  # (obs_dim,) bool
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.held is not None:
+            obs = np.where(self.held, self.mean, obs)
         scaled = (obs - self.mean) / np.sqrt(self.var + self.epsilon)
         return np.clip(scaled, -self.clip_obs, self.clip_obs)
+
+
+# A block of at least this many features with at most this variance in a -v3 agent's statistics
+# was constant in training. The zoo's Ant-v3 agents were trained with mujoco-py >= 2, whose
+# contact forces (84 of Ant-v3's 111 features) were all zero; issue 27's audit found that a held-out Ant PPO agent's
+# vecnormalize.pkl has variance 1e-10 on every one of them. Today's MuJoCo reports real contact
+# forces, which such an agent's statistics scale by 1e4 and clip to +-10: inputs it never saw.
+HELD_BLOCK = 8
+HELD_VARIANCE = 1e-8
+
+
+def held_features(normalizer: ObservationNormalizer, trained_env: str) -> np.ndarray | None:
+    """The features a `-v3` MuJoCo agent saw constant in training: runs of `HELD_BLOCK` or more
+    with variance at most `HELD_VARIANCE` (bool mask), or None when there are none."""
+    if not trained_env.split("/")[-1].endswith("-v3"):
+        return None
+    flat = np.asarray(normalizer.var) <= HELD_VARIANCE
+    mask = np.zeros_like(flat)
+    start = None
+    for i, low in enumerate(np.append(flat, False)):
+        if low and start is None:
+            start = i
+        elif not low and start is not None:
+            if i - start >= HELD_BLOCK:
+                mask[start:i] = True
+            start = None
+    return mask if mask.any() else None
 
 
 class _PickledState:
@@ -500,6 +534,10 @@ def load_zoo_policy(
             f"{norm_path}: statistics for {normalizer.mean.shape} observations, "
             f"but the agent's observations on {layout.describe()} have {observation_space.shape}"
         )
+    held = held_features(normalizer, agent.trained_env) if normalizer is not None else None
+    if held is not None:
+        # What the agent was trained on: these features at their (constant) training value.
+        normalizer = dataclasses.replace(normalizer, held=held)
     spec = {
         "kind": "zoo",
         "algo": algo,
@@ -508,6 +546,13 @@ def load_zoo_policy(
         "trained_env": agent.trained_env,
         "obs_normalization": normalizer is not None,
     }
+    if held is not None:
+        indices = np.flatnonzero(held)
+        spec["held_features"] = {
+            "count": int(len(indices)), "first": int(indices[0]), "last": int(indices[-1]),
+            "why": f"constant in the agent's {agent.trained_env} training statistics (variance <= {HELD_VARIANCE:g}): "
+                   "the policy sees them at their training value, the dataset records the environment's",
+        }
     if layout.env_kwargs:
         spec["env_kwargs"] = layout.env_kwargs
     if time_feature is not None:

@@ -55,6 +55,16 @@ def dataset_id_for(name: str) -> str:
     return dataset_id
 
 
+def dataset_display_name(name: str) -> str:
+    """How a dataset is named in tables: a seqrl dataset's Minari id by its bare name
+    ('seqrl/hopper-medium-v0' -> 'hopper-medium', what `dataset_id_for` maps back), so one
+    dataset typed either way is one name; any other name as given."""
+    prefix = f"{SEQRL_NAMESPACE}/"
+    if name.startswith(prefix) and name.endswith("-v0") and "/" not in name[len(prefix):]:
+        return name[len(prefix):-len("-v0")]
+    return name
+
+
 def validate_dataset_id(dataset_id: str) -> None:
     """Raise DatasetError unless `dataset_id` has Minari's form `(namespace/)name-vN`."""
     from minari.dataset.minari_dataset import DATASET_ID_RE

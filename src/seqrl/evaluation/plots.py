@@ -8,13 +8,7 @@ from typing import Any
 
 import numpy as np
 
-
-def save_figure(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+from seqrl.figures import add_legend, new_figure, save_figure
 
 
 def draw_target_curve(ax: Any, targets: Any, means: Any, stds: Any, label: str) -> None:
@@ -33,19 +27,14 @@ def finish_target_axes(ax: Any, targets: Any, title: str) -> None:
     ax.set_xlabel("target return")
     ax.set_ylabel("achieved return")
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    add_legend(ax)
 
 
 def plot_eval_targets(report: dict[str, Any], path: Path | str) -> Path:
     """`seqrl eval --plot`: one run's achieved return against its target returns (eval.json's report)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     results = [r for r in report["results"] if r["target"] is not None]
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = new_figure(figsize=(6.5, 4.5))
     targets = [r["target"] for r in results]
     draw_target_curve(ax, targets, [r["return_mean"] for r in results], [r["return_std"] for r in results],
                       f"{report.get('model', '?')} ({report['episodes']} episodes per target)")
@@ -69,23 +58,21 @@ def plot_maze_paths(report: dict[str, Any], observations: list[np.ndarray], maze
     PointMaze's layout: cell (row, col) of the map is the unit square centred at
     (col + 0.5 - cols / 2, rows / 2 - row - 0.5), row 0 at the top.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    from seqrl.figures import pyplot
 
     grid = np.asarray(maze_map)
     rows, cols = grid.shape
     path = Path(path)
     result = report["results"][0]
     successes = result.get("successes") or [False] * len(observations)
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = new_figure(figsize=(6, 6))
     for r in range(rows):
         for c in range(cols):
             if grid[r, c] == 1:
                 ax.add_patch(Rectangle((c - cols / 2, rows / 2 - r - 1), 1, 1, color="0.35"))
-    colours = plt.get_cmap("tab10")
+    colours = pyplot().get_cmap("tab10")
     for i, episode in enumerate(observations[:max_episodes]):
         colour = colours(i % 10)
         style = "-" if successes[i] else "--"

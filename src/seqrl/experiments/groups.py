@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from seqrl.config import RunConfig
+from seqrl.data.minari_io import dataset_display_name
 from seqrl.errors import ConfigError
 from seqrl.experiments.runner import RUN_STATE_FILE
 from seqrl.experiments.spec import format_value
@@ -128,10 +129,12 @@ def load_record(run_dir: Path) -> RunRecord:
     metrics = read_jsonl(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else []
     if state and "run" in state:  # a sweep run: its place in the sweep is recorded
         run = state["run"]
-        return RunRecord(run_dir, run["experiment"], run["dataset"], run["model"], run["label"], int(run["seed"]),
+        return RunRecord(run_dir, run["experiment"], dataset_display_name(run["dataset"]), run["model"], run["label"],
+                         int(run["seed"]),
                          config, run.get("finetune"), evaluation, metrics,
                          status=corrupt or str(state.get("status")), seconds=state.get("seconds"))
-    return RunRecord(run_dir, "", config.dataset, config.model, _options_label(config), config.seed, config,
+    return RunRecord(run_dir, "", dataset_display_name(config.dataset), config.model, _options_label(config), config.seed,
+                     config,
                      None, evaluation, metrics, status=corrupt or _hand_trained_status(config, metrics))
 
 

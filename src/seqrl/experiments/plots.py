@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from seqrl.evaluation.plots import draw_target_curve, finish_target_axes, save_figure as _save
+from seqrl.evaluation.plots import draw_target_curve, finish_target_axes
+from seqrl.figures import add_legend, new_figure, plain_log_ticks, save_figure as _save
 from seqrl.experiments.groups import Group
 from seqrl.families import family_of
 
@@ -95,9 +96,7 @@ def _targets(groups: list[Group]) -> list[float]:
 
 
 def _panels(n: int, title: str) -> tuple[Any, list[Any]]:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4), squeeze=False)
+    fig, axes = new_figure(1, n, figsize=(5.5 * n, 4), squeeze=False)
     fig.suptitle(title)
     return fig, list(axes[0])
 
@@ -133,11 +132,8 @@ def plot_curves(groups: list[Group], _all: list[Group], path: Path) -> str | Non
         (line,) = axes[0].plot(steps, mean, label=group.name)
         axes[0].fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     axes[0].set(xlabel="step", ylabel="training loss", yscale="log")
-    if len(curves) > 6:  # a legend of many lines would cover the curves: put it beside the panel
-        axes[0].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-        fig.set_figwidth(fig.get_figwidth() + 4.0)
-    else:
-        axes[0].legend(fontsize="small")
+    plain_log_ticks(axes[0])
+    add_legend(axes[0])  # below the panel when it is long (seqrl.figures)
     for ax, key in zip(axes[1:], eval_keys):
         for group in groups:
             curve = _mean_curve(group.runs, key, eval_lines=True)
@@ -147,7 +143,7 @@ def plot_curves(groups: list[Group], _all: list[Group], path: Path) -> str | Non
                 ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         target = key.split("/")[1].removeprefix("target_")
         ax.set(xlabel="step", ylabel="normalized score", title="planned (no target)" if target == "plan" else f"target {target}")
-        ax.legend(fontsize="small")
+        add_legend(ax)
     _save(fig, path)
     return None
 
@@ -188,7 +184,7 @@ def plot_bins(groups: list[Group], _all: list[Group], path: Path) -> str | None:
         ax.minorticks_off()
         ax.set(xlabel="bins per action feature", ylabel=f"normalized {metric}" if metric == "score" else metric,
                title="planned (no target)" if target is None else f"target {target:g}")
-        ax.legend(fontsize="small")
+        add_legend(ax)
     _save(fig, path)
     return None
 
@@ -222,7 +218,7 @@ def plot_binning(groups: list[Group], _all: list[Group], path: Path) -> str | No
             ax.bar(x + offset, [s[0] for s in stats], 0.4, yerr=[s[1] for s in stats], capsize=3, label=binning)
         ax.set_xticks(x, [f"{k[0]}\n{k[1]} bins" for k in keys], fontsize="small", rotation=30)
         ax.set(ylabel=f"normalized {metric}" if metric == "score" else metric, title="planned (no target)" if target is None else f"target {target:g}")
-        ax.legend(fontsize="small")
+        add_legend(ax, below=True)
     _save(fig, path)
     return None
 
@@ -262,7 +258,7 @@ def plot_transfer(groups: list[Group], all_groups: list[Group], path: Path) -> s
                    capsize=3, label=label)
         ax.set_xticks(x, models, fontsize="small")
         ax.set(ylabel=f"normalized {metric}" if metric == "score" else metric, title="planned (no target)" if target is None else f"target {target:g}")
-        ax.legend(fontsize="small")
+        add_legend(ax, below=True)
     _save(fig, path)
     return None
 
@@ -276,9 +272,7 @@ def plot_targets(groups: list[Group], all_groups: list[Group], path: Path) -> st
     conditioned = [g for g in groups if len([t for t in g.targets() if t is not None]) >= MIN_TARGETS]
     if not conditioned:
         return SILENT  # most sweeps evaluate at 2 targets: no note for a plot nobody asked for
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = new_figure(figsize=(6.5, 4.5))
     every: list[float] = []
     for group in sorted(conditioned, key=lambda g: natural_order(g.name)):
         targets = [t for t in group.targets() if t is not None]
