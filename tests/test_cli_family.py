@@ -68,3 +68,27 @@ def test_top_level_help_lists_pretrain_lm_and_eval_help_has_one_cache_flag(capsy
     assert "--no-cache" in out and "--no-no-cache" not in out
     assert PlannerFlags(cache=False).overrides()["use_cache"] is False
     assert "use_cache" not in PlannerFlags().overrides()
+
+
+def test_top_level_help_imports_nothing_heavy_and_every_command_resolves():
+    import subprocess
+    import sys
+
+    from seqrl.cli import COMMANDS, command_function
+
+    code = ("import sys\nfrom seqrl.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
+            "    assert e.code == 0\nheavy = [m for m in ('torch', 'numpy', 'tyro', 'gymnasium') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out
+    for name in COMMANDS:
+        assert name in out
+        assert (command_function(name).__doc__ or "").strip()  # what `seqrl NAME --help` describes
+
+
+def test_an_unknown_command_is_named_with_the_list(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trian", "--dataset", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'trian'" in err and "train" in err and "sweep" in err

@@ -32,7 +32,7 @@ def test_torch_threads_sets_and_restores(two_threads):
     with pytest.raises(RuntimeError), torch_threads(1):
         raise RuntimeError("the setting is restored on errors too")
     assert torch.get_num_threads() == 2
-    with pytest.raises(ConfigError, match="threads must be >= 1, got 0"), torch_threads(0):
+    with pytest.raises(ConfigError, match="threads must be an integer >= 0"), torch_threads(-1):
         pass
 
 
@@ -64,3 +64,59 @@ def test_threads_flag_applies_while_the_command_runs(name, two_threads, monkeypa
     assert seen == [1]
     assert torch.get_num_threads() == 2
 
+
+
+# --------------------------------------------------------------------------- the default: one thread
+def _threads_while_training(tmp_path, name: str) -> int:
+    from seqrl.train import train
+    from tests.helpers.dt import make_dataset, tiny_config
+
+    seen = []
+    train(tiny_config(tmp_path, run_dir=str(tmp_path / name), steps=2),
+          dataset=make_dataset(), prepare_model=lambda model: seen.append(torch.get_num_threads()))
+    return seen[0]
+
+
+def test_python_train_runs_on_one_thread_unless_told_otherwise(tmp_path, two_threads, monkeypatch):
+    """torch's default (one thread per core) spin-waits on a busy machine: seqrl's default is 1."""
+    monkeypatch.delenv("SEQRL_THREADS", raising=False)
+    assert _threads_while_training(tmp_path, "default") == 1
+    assert torch.get_num_threads() == 2  # the caller's setting, restored
+    with torch_threads(2):
+        assert _threads_while_training(tmp_path, "chosen") == 2
+    monkeypatch.setenv("SEQRL_THREADS", "2")
+    assert _threads_while_training(tmp_path, "env") == 2
+    monkeypatch.setenv("SEQRL_THREADS", "0")  # torch's own default: left alone
+    assert _threads_while_training(tmp_path, "torch") == 2
+    monkeypatch.setenv("SEQRL_THREADS", "two")
+    with pytest.raises(ConfigError, match="SEQRL_THREADS='two' is not an integer"):
+        _threads_while_training(tmp_path, "bad")
+
+
+def test_python_evaluate_runs_on_one_thread_and_a_sweep_worker_on_its_share(tmp_path, two_threads, monkeypatch):
+    from seqrl.evaluation import rollout as rollout_module
+    from seqrl.threads import set_process_threads, threads_for_models
+    from tests.helpers.envs import register, trained
+
+    monkeypatch.delenv("SEQRL_THREADS", raising=False)
+    register()
+    result = trained(tmp_path)
+    seen = []
+    real = rollout_module.rollout
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rollout_module, "rollout", recording)
+    rollout_module.evaluate(result.model, result.spec, config=result.config, episodes=2, targets=(-1.0,),
+                            progress=False)
+    assert seen == [1] and torch.get_num_threads() == 2
+    set_process_threads(2)  # what a sweep worker started with --threads 2 does
+    try:
+        assert threads_for_models() == 2
+        rollout_module.evaluate(result.model, result.spec, config=result.config, episodes=2, targets=(-1.0,),
+                                progress=False)
+        assert seen == [1, 2]
+    finally:
+        set_process_threads(None)

@@ -9,30 +9,52 @@ import sys
 from typing import Callable
 
 
-def _subcommands() -> dict[str, Callable]:
-    # Imported here, not at module import, so `import seqrl.cli` stays cheap.
-    from seqrl.analysis.prediction import predict_command
-    from seqrl.collect.recipes import collect_command
-    from seqrl.data.sources import datasets_command
-    from seqrl.demo import demo_command
-    from seqrl.evaluation.evaluate import eval_command
-    from seqrl.experiments.report import report_command
-    from seqrl.experiments.sweep import sweep_command
-    from seqrl.train import train_command
-    from seqrl.transfer import finetune_command
+# name -> (where its function lives, what `seqrl --help` says of it). Only the command that runs
+# is imported: `seqrl --help` imports nothing heavy, `seqrl eval ...` not the sweep machinery.
+# (tests/test_cli_family.py checks each line against the function's own docstring.)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "collect": ("seqrl.collect.recipes:collect_command",
+                "Collect a named dataset (hopper-medium, lunarlander-expert, ...) or any task's with --env and --policy."),
+    "datasets": ("seqrl.data.sources:datasets_command",
+                 "List the local datasets (Minari format, all namespaces) with their size and returns."),
+    "demo": ("seqrl.demo:demo_command",
+             "Build LunarLander datasets, train the four action representations, evaluate, plot (about 3 minutes)."),
+    "train": ("seqrl.train:train_command",
+              "Train a model on a dataset (`--family tt|bc|mtdt|lm|dynamics` for other families)."),
+    "pretrain-lm": ("seqrl.cli:pretrain_lm_command",
+                    "Pretrain a small causal language model on text or Markov-chain tokens, for --init lm:RUN_DIR."),
+    "eval": ("seqrl.evaluation.evaluate:eval_command",
+             "Evaluate a trained run (any family) in its environment; writes RUN_DIR/eval.json."),
+    "finetune": ("seqrl.transfer:finetune_command",
+                 "Transfer a trained run's transformer trunk to another dataset."),
+    "predict": ("seqrl.analysis.prediction:predict_command",
+                "Roll trained models (TT, dynamics ensemble) forward open-loop and report the prediction error."),
+    "sweep": ("seqrl.experiments.sweep:sweep_command",
+              "Run a sweep spec (YAML or Python): every dataset x model x option x seed, then evaluate."),
+    "report": ("seqrl.experiments.report:report_command",
+               "Tables (Markdown, CSV) of normalized scores, mean ± std over seeds, and plots (PNG)."),
+}
 
-    return {
-        "collect": collect_command,
-        "pretrain-lm": pretrain_lm_command,
-        "datasets": datasets_command,
-        "demo": demo_command,
-        "eval": eval_command,
-        "finetune": finetune_command,
-        "predict": predict_command,
-        "train": train_command,
-        "sweep": sweep_command,
-        "report": report_command,
-    }
+
+def command_function(name: str) -> Callable:
+    """The function behind `seqrl NAME` (imported now)."""
+    import importlib
+
+    module, function = COMMANDS[name][0].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _subcommands() -> dict[str, Callable]:
+    """Every command's function (imports them all; `main` imports only the one it runs)."""
+    return {name: command_function(name) for name in COMMANDS}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: seqrl COMMAND [OPTIONS]   (seqrl COMMAND --help: the command's options)", "",
+             "Offline RL as sequence modelling: collect data, train, evaluate, transfer, sweep.", "", "commands:"]
+    lines += [f"  {name:<{width}}  {description}" for name, (_, description) in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def pretrain_lm_command() -> None:
@@ -144,8 +166,6 @@ def _expand_preset(args: list[str], family: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import tyro
-
     from seqrl.errors import SeqRLError
 
     args = sys.argv[1:] if argv is None else list(argv)
@@ -153,14 +173,17 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] == "pretrain-lm":  # `seqrl pretrain-lm ...` is `seqrl train --family lm ...`
         args, prog = ["train", "--family", "lm", *args[1:]], "seqrl pretrain-lm"
     try:
+        if not args or args[0] in ("-h", "--help"):
+            print(usage())
+            raise SystemExit(0 if args else 2)
+        if args[0] not in COMMANDS:
+            print(f"seqrl: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
+            raise SystemExit(2)
         if _train_of_family(args, prog) or _eval_of_family(args):
             return
-        tyro.extras.subcommand_cli_from_dict(
-            _subcommands(),
-            prog="seqrl",
-            description="Offline RL as sequence modelling: collect data, train, evaluate, transfer, sweep.",
-            args=args,
-        )
+        import tyro
+
+        tyro.cli(command_function(args[0]), args=args[1:], prog=prog if args[0] == "train" else f"seqrl {args[0]}")
     except SeqRLError as exc:
         print(f"seqrl: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -164,7 +164,17 @@ def train(
     checkpoint's weights are loaded over it), so it must depend only on the config.
     `make_artefacts(cfg, dataset, spec)` replaces the family's fitting of a new run's artefacts
     (fine-tuning that keeps the source's action tokenizer); a resumed run reads its checkpoint's.
+    Torch runs on seqrl's threads meanwhile (one, unless told otherwise: seqrl.threads).
     """
+    from seqrl.threads import model_threads
+
+    with model_threads():
+        return _train(cfg, dataset=dataset, prepare_model=prepare_model, extra_metadata=extra_metadata,
+                      make_artefacts=make_artefacts)
+
+
+def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: Callable[[torch.nn.Module], None] | None,
+           extra_metadata: dict[str, Any] | None, make_artefacts: Callable[..., Any] | None) -> TrainResult:
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     ckpt_file = checkpoint_path(run_dir)
     payload = None

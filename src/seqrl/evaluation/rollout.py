@@ -187,6 +187,20 @@ planner; `Family.eval_settings` checks them). Returns one
     every episode (the maze pictures). `progress`: show finished episodes and the environment
     step on stderr (a bar on a terminal, a line every 30 s otherwise) when no `on_step` is given.
     """
+    from seqrl.threads import model_threads
+
+    with model_threads():  # one torch thread unless told otherwise (seqrl.threads)
+        return _evaluate(model, spec, context_len=context_len, config=config, targets=targets, episodes=episodes,
+                         seed=seed, device=device, env_id=env_id, vectorization=vectorization,
+                         max_episode_steps=max_episode_steps, env_kwargs=env_kwargs, envs=envs, settings=settings,
+                         on_step=on_step, records=records, progress=progress)
+
+
+def _evaluate(model: torch.nn.Module, spec: DataSpec, *, context_len: int | None, config: Any,
+              targets: Sequence[float] | None, episodes: int, seed: int, device: Any, env_id: str | None,
+              vectorization: str, max_episode_steps: int | None, env_kwargs: dict[str, Any] | None, envs: Any,
+              settings: Any, on_step: Callable[[int], None] | None, records: list[EpisodeRecord] | None,
+              progress: bool) -> list[dict[str, Any]]:
     if config is None:
         if context_len is None:
             raise ConfigError("evaluate needs the run's config (or a DT's context_len)")

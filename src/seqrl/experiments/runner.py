@@ -60,6 +60,9 @@ def set_threads(threads: int | None) -> None:
         return
     import torch
 
+    from seqrl.threads import set_process_threads
+
+    set_process_threads(int(threads))  # what train and evaluate run with in this worker
     torch.set_num_threads(int(threads))
     try:  # only allowed before any inter-op work has started in this process
         torch.set_num_interop_threads(1)
