@@ -16,6 +16,7 @@ def _subcommands() -> dict[str, Callable]:
     from seqrl.data.sources import datasets_command
     from seqrl.demo import demo_command
     from seqrl.evaluation.evaluate import eval_command
+    from seqrl.export import export_command
     from seqrl.experiments.report import report_command
     from seqrl.experiments.sweep import sweep_command
     from seqrl.train import train_command
@@ -27,6 +28,7 @@ def _subcommands() -> dict[str, Callable]:
         "datasets": datasets_command,
         "demo": demo_command,
         "eval": eval_command,
+        "export": export_command,
         "finetune": finetune_command,
         "predict": predict_command,
         "train": train_command,
