@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Evaluate a trained run (any family) in its environment; writes RUN_DIR/eval.json."),
     "finetune": ("seqrl.transfer:finetune_command",
                  "Transfer a trained run's transformer trunk to another dataset."),
+    "export": ("seqrl.export:export_command",
+               "Export a trained run's policy to ONNX or TorchScript, with a runner that needs no seqrl."),
     "predict": ("seqrl.analysis.prediction:predict_command",
                 "Roll trained models (TT, dynamics ensemble) forward open-loop and report the prediction error."),
     "sweep": ("seqrl.experiments.sweep:sweep_command",

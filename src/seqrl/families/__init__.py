@@ -15,6 +15,7 @@ before families existed has no tag and is a Decision Transformer run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -40,6 +41,28 @@ class Policy(Protocol):
         """The actions the environments took (clipped) and the rewards they returned."""
 
 
+@dataclass
+class PolicyExport:
+    """What a family hands `seqrl export` (seqrl.export): its policy's step as a module to trace,
+    and the files that make it usable without seqrl.
+
+    `module(*example_inputs)` returns the action (B, act_dim) for a batch of B episodes; every
+    input and the output have the batch as their first axis (the one dynamic axis of the exported
+    graph). `runner` is the source of a standalone `runner.py` (numpy and onnxruntime or torch,
+    never seqrl) that keeps what the graph does not (context windows, returns-to-go) and reads
+    `manifest.json`, which holds `manifest`; `readme` is the family's part of the README.
+    """
+
+    module: Any  # torch.nn.Module in eval mode
+    example_inputs: tuple  # tensors, batch first
+    input_names: tuple[str, ...]
+    manifest: dict[str, Any]  # JSON-able: sizes, normalisation, targets... (the runner's settings)
+    runner: str  # source of runner.py
+    readme: str  # Markdown: how this family's exported policy is driven
+    output_names: tuple[str, ...] = ("action",)
+    notes: list[str] = field(default_factory=list)  # said on the terminal and in the README (e.g. a decode override)
+
+
 class Family:
     """The interface every family implements (the methods raise until a family overrides them)."""
 
@@ -48,6 +71,7 @@ class Family:
     model_names: tuple[str, ...] = ()  # the `model` values of this family's configs (sweep specs' `models`)
     artefacts_key: str = "artefacts"  # where the checkpoint stores the fitted artefacts
     predicts_states: bool = False  # whether `open_loop` is implemented (seqrl predict)
+    exports: tuple[str, ...] = ()  # the formats `export_policy` writes (seqrl export): "onnx", "torchscript"
 
     def resolve(self, cfg: Any) -> Any:
         """`cfg` with the dataset's presets filled in (what the run directory records)."""
@@ -134,6 +158,13 @@ class Family:
         """How `seqrl finetune` transfers a run of this family (seqrl.transfer); the default refuses."""
         raise ConfigError(f"seqrl finetune transfers Decision Transformer runs; this is a {self.tag} run")
 
+    def export_policy(self, run: Any, decode: str | None = None) -> PolicyExport:
+        """The run's policy as one traceable step plus a standalone runner (`seqrl export`);
+        `run` is a `seqrl.loading.LoadedRun`, `decode` overrides a categorical head's decoding.
+        The default refuses by name."""
+        raise ConfigError(f"seqrl export: a {self.tag} run cannot be exported (family {self.tag} has no "
+                          f"exported policy); the families that export are: {', '.join(exporting_families())}")
+
     def open_loop_oracle(self, artefacts: Any, dataset: Any, starts: np.ndarray, horizon: int) -> np.ndarray | None:
         """The error floor of this family's state predictions (the TT's discretization), or None."""
         return None
@@ -179,6 +210,12 @@ def get_family(tag: str | None) -> Family:
         return FAMILIES[tag]
     except KeyError:
         raise ConfigError(f"unknown model family {tag!r}; known: {', '.join(sorted(FAMILIES))}") from None
+
+
+def exporting_families() -> list[str]:
+    """Tags of the families `seqrl export` takes (those declaring export formats)."""
+    _load_builtin()
+    return sorted(tag for tag, family in FAMILIES.items() if family.exports)
 
 
 def family_of(cfg: Any) -> Family:

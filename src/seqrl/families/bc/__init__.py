@@ -11,7 +11,8 @@ reported like the DT and the TT:
   squashed into the action bounds with tanh, MSE loss;
 - sampler: uniformly random transitions of the kept episodes (all, or the top `top_fraction`);
 - policy: keeps each episode's last `history_len` normalised states;
-- conditions: none (a BC policy is not conditioned on a return; results report target `-`).
+- conditions: none (a BC policy is not conditioned on a return; results report target `-`);
+- export (`seqrl export`): export.py, the step with its normalisation, and exported_runner.py.
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ class BehaviourCloningFamily(Family):
     tag = "bc"
     config_class = BCConfig
     model_names = ("bc",)
+    exports = ("onnx", "torchscript")
 
     def make_spec(self, cfg: BCConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec
@@ -204,6 +206,11 @@ class BehaviourCloningFamily(Family):
             raise ConfigError(f"{', '.join(unused)}: planner settings apply to the Trajectory Transformer, not to a BC run")
         device = torch.device(device) if device is not None else next(model.parameters()).device
         return BCPolicy(model, spec, cfg.history_len, device)
+
+    def export_policy(self, run: Any, decode: str | None = None) -> Any:
+        from seqrl.families.bc.export import export_policy
+
+        return export_policy(run, decode)
 
     def describe(self, cfg: BCConfig) -> str:
         return "bc" if cfg.top_fraction >= 1.0 else f"bc-top{cfg.top_fraction * 100:g}"

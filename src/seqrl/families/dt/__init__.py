@@ -6,6 +6,8 @@ Andersen, as a family. Everything only the DT needs lives in this package:
     model.py      the model: (R, s, a) tokens through the shared trunk (seqrl.models.gpt)
     policy.py     return-to-go bookkeeping and context windows for evaluation
     transfer.py   what `seqrl finetune` keeps, rebuilds and freezes
+    export.py     the exported policy (`seqrl export`): one step over a window, and its runner
+                  (exported_runner.py, standalone)
     reference.py  the one-episode-at-a-time evaluation loop tests and benchmarks compare against
 
 This module is the family object the training loop, checkpoints and evaluation look up by its
@@ -29,6 +31,7 @@ class DecisionTransformerFamily(Family):
     tag = "dt"
     config_class = TrainConfig
     artefacts_key = "tokenizer"  # the key checkpoints have used for the action tokenizer since v1
+    exports = ("onnx", "torchscript")
 
     @property
     def model_names(self) -> tuple[str, ...]:  # every registered action representation
@@ -101,6 +104,11 @@ class DecisionTransformerFamily(Family):
 
     def binned(self, cfg: TrainConfig) -> bool:
         return cfg.representation.tokenized
+
+    def export_policy(self, run: Any, decode: str | None = None) -> Any:
+        from seqrl.families.dt.export import export_policy
+
+        return export_policy(run, decode)
 
     def finetune_plan(self, payload: dict[str, Any], **kwargs: Any) -> Any:
         from seqrl.families.dt.transfer import finetune_plan

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from seqrl.families import Family, register
+from seqrl.errors import ConfigError
+from seqrl.families import Family, exporting_families, register
 from seqrl.families.tt.config import TTConfig
 from seqrl.families.tt.planner import PlannerFlags, PlannerSettings, beam_plan, planner_settings
 
@@ -198,6 +199,14 @@ class TrajectoryTransformerFamily(Family):
         given = {k: v for k, v in (settings or {}).items() if v is not None}  # an unset flag keeps the run's
         own = {k: v for k, v in own.items() if v is not None}
         return planner_settings(spec.dataset, cfg.discount, {**own, **given})
+
+    def export_policy(self, run: Any, decode: str | None = None) -> Any:
+        # Refused by name rather than exported half: the TT's policy is a beam search, a loop of
+        # model calls whose width and depth are settings (families/tt/planner.py), not one graph,
+        # and its model alone (next-token logits) is no policy a controller could run.
+        raise ConfigError("seqrl export: a tt run (Trajectory Transformer) cannot be exported: it acts by beam-search "
+                          "planning over its model, a search rather than one graph; `seqrl eval` runs it. "
+                          f"The families that export are: {', '.join(exporting_families())}")
 
     def make_policy(self, model: Any, spec: Any, cfg: TTConfig, condition: Any, settings: dict[str, Any] | None = None,
                     device: Any = None) -> TTPolicy:
