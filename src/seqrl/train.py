@@ -26,6 +26,7 @@ from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import config_from_dict, family_of
 from seqrl.loading import build_model
+from seqrl.model_files import write_model_card, write_model_file
 from seqrl.models.spec import DataSpec
 from seqrl.progress import Progress, StepTimeEstimate
 from seqrl.validation import warmup_warning
@@ -277,6 +278,10 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                 "scheduler": scheduler.state_dict(),
                 "rng": _rng_state(rng),
             })
+            # The self-contained model beside it: safetensors weights and what acting needs.
+            write_model_file(run_dir, family=family.tag, config=cfg.to_dict(), spec=spec.to_dict(),
+                             artefacts_key=family.artefacts_key, artefacts=family.artefacts_to_payload(artefacts),
+                             state_dict=model.state_dict(), step=step)
 
         progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=cfg.progress)
         estimate = StepTimeEstimate(first_step=step, total=cfg.steps, enabled=cfg.progress, file=progress.file)
@@ -354,6 +359,7 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
             if writer is not None:
                 writer.close()
             progress.close()
+        write_model_card(run_dir)
         model.eval()
         return TrainResult(run_dir, model, spec, cfg, step)
     finally:

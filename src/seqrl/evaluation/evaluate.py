@@ -88,6 +88,7 @@ def evaluate_run(
                     "results": [{**r, "task": name} for name, rep in reports.items() for r in rep["results"]]}
         if write:
             write_json_atomic(run_dir / EVAL_FILE, combined)
+            _refresh_model_card(run_dir)
         return combined
     settings = family.eval_settings(settings)
     conditions = family.conditions(run.config, run.spec, targets)  # first: a model that does not act says so
@@ -146,7 +147,16 @@ def evaluate_run(
         report["plot"] = str(plot_eval_targets(report, plot))
     if write:
         write_json_atomic(run_dir / EVAL_FILE, report)
+        _refresh_model_card(run_dir)
     return report
+
+
+def _refresh_model_card(run_dir: Path) -> None:
+    """The run's README.md with the scores just written (a run directory's, not a bare file's)."""
+    if (run_dir / "config.json").is_file():
+        from seqrl.model_files import write_model_card
+
+        write_model_card(run_dir)
 
 
 def results_table(report: dict[str, Any], title: str | None = None) -> Any:
