@@ -22,11 +22,11 @@ def test_family_help_names_the_command_and_lists_the_familys_flags(argv, prog, f
 
 
 def test_tt_size_preset_fills_flags_and_the_users_own_flags_win(monkeypatch):
-    import seqrl.train
+    import seqrl.train_command
     from seqrl.families.tt.config import SIZE_PRESETS, TTConfig
 
     seen = []
-    monkeypatch.setattr(seqrl.train, "train_command", lambda cfg, threads=None: seen.append(cfg))
+    monkeypatch.setattr(seqrl.train_command, "train_command", lambda cfg, threads=None: seen.append(cfg))
     main(["train", "--family", "tt", "--dataset", "lunarlander-medium-expert", "--preset", "cpu", "--steps", "10"])
     cfg = seen[-1]
     assert cfg.embed_dim == SIZE_PRESETS["cpu"]["embed_dim"] and cfg.n_layers == SIZE_PRESETS["cpu"]["n_layers"]
@@ -84,6 +84,18 @@ def test_top_level_help_imports_nothing_heavy_and_every_command_resolves():
     for name in COMMANDS:
         assert name in out
         assert (command_function(name).__doc__ or "").strip()  # what `seqrl NAME --help` describes
+
+
+@pytest.mark.parametrize("argv", [["train", "--help"], ["eval", "--help"], ["sweep", "--help"], ["collect", "--help"]])
+def test_a_commands_help_imports_no_torch(argv):
+    """Parsing flags needs the config classes only: torch loads when a run starts (seconds saved)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys\nfrom seqrl.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit as e:\n"
+            "    assert e.code == 0\nprint('TORCH', 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "TORCH False" in out and "usage:" in out
 
 
 def test_an_unknown_command_is_named_with_the_list(capsys):

@@ -19,11 +19,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "List the local datasets (Minari format, all namespaces) with their size and returns."),
     "demo": ("seqrl.demo:demo_command",
              "Build LunarLander datasets, train the four action representations, evaluate, plot (about 3 minutes)."),
-    "train": ("seqrl.train:train_command",
+    "train": ("seqrl.train_command:train_command",
               "Train a model on a dataset (`--family tt|bc|mtdt|lm|dynamics` for other families)."),
     "pretrain-lm": ("seqrl.cli:pretrain_lm_command",
                     "Pretrain a small causal language model on text or Markov-chain tokens, for --init lm:RUN_DIR."),
-    "eval": ("seqrl.evaluation.evaluate:eval_command",
+    "eval": ("seqrl.evaluation.command:eval_command",
              "Evaluate a trained run (any family) in its environment; writes RUN_DIR/eval.json."),
     "finetune": ("seqrl.transfer:finetune_command",
                  "Transfer a trained run's transformer trunk to another dataset."),
@@ -106,13 +106,16 @@ def _eval_of_family(argv: list[str]) -> bool:
     from seqrl.errors import ConfigError
     from seqrl.families import get_family
 
+    tag = _run_family(argv[1:])
+    if tag is None:
+        return False  # no run named (`seqrl eval --help`), or one that records no family: the plain path
     try:
-        flags = get_family(_run_family(argv[1:])).eval_flags
+        flags = get_family(tag).eval_flags
     except ConfigError:
         return False  # an unknown tag: the plain path loads the run and names the problem
     if flags is None:
         return False
-    from seqrl.evaluation.evaluate import family_eval_command
+    from seqrl.evaluation.command import family_eval_command
 
     tyro.cli(family_eval_command(flags), args=argv[1:], prog="seqrl eval")
     return True
@@ -131,7 +134,7 @@ def _train_of_family(argv: list[str], prog: str = "seqrl train") -> bool:
         return False  # the plain path: the Decision Transformer's flags
     from seqrl.errors import ConfigError
     from seqrl.families import get_family
-    from seqrl.train import family_train_command
+    from seqrl.train_command import family_train_command
 
     try:
         config_class = get_family(family).config_class

@@ -199,7 +199,8 @@ def register(family: Family) -> Family:
 def _load_builtin() -> None:
     # Imported lazily (the families import models and data, which import this module's users);
     # importing a module twice is a dictionary lookup.
-    from seqrl.families import bc, dt, dynamics, lm, multitask, tt  # noqa: F401 (registers them)
+    from seqrl.families import bc, dynamics, lm, multitask, tt  # noqa: F401 (registers them)
+    from seqrl.families.dt import family  # noqa: F401 (the DT's package imports nothing itself)
 
 
 def get_family(tag: str | None) -> Family:

@@ -7,8 +7,19 @@ from typing import Literal
 
 from seqrl.config import RunConfig
 from seqrl.errors import ConfigError
-from seqrl.lm_init.sources import parse_init
 from seqrl.validation import require_in_range, require_int
+
+INIT_KINDS = ("scratch", "run", "gpt2", "lm")
+
+
+def parse_init(value: str) -> tuple[str, str | None]:
+    """'gpt2:/models/gpt2' -> ('gpt2', '/models/gpt2'); 'scratch' -> ('scratch', None)."""
+    if value == "scratch":
+        return "scratch", None
+    kind, sep, path = value.partition(":")
+    if not sep or kind not in INIT_KINDS[1:] or not path:
+        raise ConfigError(f"--init {value!r}: expected scratch, run:RUN_DIR, gpt2:DIR or lm:RUN_DIR")
+    return kind, path
 
 
 @dataclass(frozen=True)

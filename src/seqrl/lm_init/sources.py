@@ -36,21 +36,11 @@ import torch
 from torch import nn
 
 from seqrl.errors import ConfigError
+from seqrl.lm_init.config import INIT_KINDS, parse_init  # noqa: F401 (re-exported)
 
-INIT_KINDS = ("scratch", "run", "gpt2", "lm")
 # GPT-2 config activation names -> seqrl.models.gpt's.
 GPT2_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
 LORA_TARGETS = r".*\.attn\.(qkv|proj)"  # the attention projections of every block (peft full-match regex)
-
-
-def parse_init(value: str) -> tuple[str, str | None]:
-    """'gpt2:/models/gpt2' -> ('gpt2', '/models/gpt2'); 'scratch' -> ('scratch', None)."""
-    if value == "scratch":
-        return "scratch", None
-    kind, sep, path = value.partition(":")
-    if not sep or kind not in INIT_KINDS[1:] or not path:
-        raise ConfigError(f"--init {value!r}: expected scratch, run:RUN_DIR, gpt2:DIR or lm:RUN_DIR")
-    return kind, path
 
 
 @dataclass

@@ -2,8 +2,9 @@
 that embed, predict and decode actions.
 
 Each representation (`--model NAME`) is an `ActionRepresentation` registered in
-`REPRESENTATIONS` below: its embedding and the facts the rest of seqrl asks about it (tokenized,
-spread, pooled). A new representation is one `register_representation` call in this file.
+`representations.py` (torch-free, so the config and `--help` read it without building anything):
+its embedding and the facts the rest of seqrl asks about it (tokenized, spread, pooled). A new
+representation is one `register_representation` call.
 
 Action codecs: everything that differs between the action representations.
 
@@ -44,15 +45,14 @@ codec independent of the task's act_dim, so `seqrl finetune --rebuild state ...`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqrl.data.tokenizer import TorchActionTokenizer
-from seqrl.errors import ConfigError
+from seqrl.families.dt.representations import (  # noqa: F401 (the registry, re-exported)
+    REPRESENTATIONS, ActionRepresentation, EmbeddingShape, register_representation, representation,
+)
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -64,6 +64,10 @@ class ActionEmbedding(nn.Module):
     def __init__(self, act_dim: int, dim: int) -> None:
         super().__init__()
         self.linear = nn.Linear(act_dim, dim)
+
+    @classmethod
+    def from_shape(cls, s: EmbeddingShape) -> "ActionEmbedding":
+        return cls(s.act_dim, s.dim)
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.linear(actions).unsqueeze(2)  # (B, T, 1, D)
@@ -102,6 +106,10 @@ class ActionTokenizedEmbedding(_FeatureTokenEmbedding):
             raise ValueError(f"unknown pooling {pool!r}; choose mean or sum")
         self.pool = pool
 
+    @classmethod
+    def from_shape(cls, s: EmbeddingShape) -> "ActionTokenizedEmbedding":
+        return cls(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features, s.pool)
+
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         x = self.embed_features(tokens)  # (B, T, d, D)
         return (x.mean if self.pool == "mean" else x.sum)(dim=2, keepdim=True)  # (B, T, 1, D)
@@ -113,6 +121,10 @@ class ActionTokenizedSpreadEmbedding(_FeatureTokenEmbedding):
     def __init__(self, vocab_size: int, act_dim: int, dim: int, index_embedding: bool, index_rows: int = 0) -> None:
         super().__init__(vocab_size, act_dim, dim, index_embedding, index_rows)
         self.tokens_per_step = act_dim
+
+    @classmethod
+    def from_shape(cls, s: EmbeddingShape) -> "ActionTokenizedSpreadEmbedding":
+        return cls(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features)
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.embed_features(tokens)  # (B, T, d, D)
@@ -128,71 +140,12 @@ class ActionSpreadEmbedding(nn.Module):
         # feature_rows > act_dim: sized for up to that many features (environment-agnostic).
         self.feature = nn.Embedding(max(act_dim, feature_rows), dim)
 
+    @classmethod
+    def from_shape(cls, s: EmbeddingShape) -> "ActionSpreadEmbedding":
+        return cls(s.act_dim, s.dim, s.max_features)
+
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.value(actions.unsqueeze(-1)) + self.feature.weight[: actions.shape[-1]]  # (B, T, d, D)
-
-
-# --------------------------------------------------------------------------- the registry
-@dataclass(frozen=True)
-class EmbeddingShape:
-    """What an action embedding is built from (`ActionRepresentation.build_embedding`'s argument)."""
-
-    vocab_size: int  # token ids of the action vocabulary (0 without a tokenizer)
-    act_dim: int
-    dim: int  # the trunk's width
-    index_embedding: bool  # --action-index-embedding
-    max_features: int  # --max-action-features (0: sized for act_dim)
-    pool: str  # --pool, for a pooled token embedding
-
-
-@dataclass(frozen=True)
-class ActionRepresentation:
-    """One way of feeding actions to the Decision Transformer (`--model NAME`), registered by name.
-
-    Everything else in seqrl asks these fields instead of parsing the name, so a new
-    representation is one `register_representation` call (see tests/families/dt/test_actions.py)."""
-
-    name: str
-    build_embedding: Callable[[EmbeddingShape], nn.Module]  # -> module with .tokens_per_step and forward(actions, tokens)
-    tokenized: bool  # actions enter as bin tokens: the action tokenizer is fitted and bins apply
-    spread: bool  # one token per action feature, generated feature by feature (a shared head may read them all)
-    pooled: bool = False  # several feature tokens pooled into one (--pool applies)
-    feature_tables: bool = True  # has tables sized per action feature (--max-action-features applies)
-    description: str = ""
-
-
-REPRESENTATIONS: dict[str, ActionRepresentation] = {}
-
-
-def register_representation(rep: ActionRepresentation) -> ActionRepresentation:
-    if rep.name in REPRESENTATIONS:
-        raise ValueError(f"action representation {rep.name!r} is already registered")
-    REPRESENTATIONS[rep.name] = rep
-    return rep
-
-
-def representation(name: str) -> ActionRepresentation:
-    """The representation registered as `name`, or a ConfigError listing the known ones."""
-    try:
-        return REPRESENTATIONS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown model {name!r}; choose from {', '.join(REPRESENTATIONS)}") from None
-
-
-register_representation(ActionRepresentation(
-    "continuous", lambda s: ActionEmbedding(s.act_dim, s.dim), tokenized=False, spread=False, feature_tables=False,
-    description="the baseline DT: one linear embedding of the whole continuous action"))
-register_representation(ActionRepresentation(
-    "tokenized", lambda s: ActionTokenizedEmbedding(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features, s.pool),
-    tokenized=True, spread=False, pooled=True, description="per-feature bin tokens pooled into one action token"))
-register_representation(ActionRepresentation(
-    "tokenized-spread",
-    lambda s: ActionTokenizedSpreadEmbedding(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features),
-    tokenized=True, spread=True, description="one bin token per action feature, generated feature by feature"))
-register_representation(ActionRepresentation(
-    "continuous-spread", lambda s: ActionSpreadEmbedding(s.act_dim, s.dim, s.max_features), tokenized=False, spread=True,
-    description="one continuous value per token (value * w + feature embedding)"))
-
 
 
 # --------------------------------------------------------------------------- heads
@@ -344,8 +297,10 @@ class ActionCodec(nn.Module):
             vocab = tokenizer.vocab_size if tokenizer is not None else 0
             self.id_base = None
         self.representation = representation(variant)
-        self.embedding: nn.Module = self.representation.build_embedding(
-            EmbeddingShape(vocab, act_dim, dim, index_embedding, self.max_features, pool))
+        shape = EmbeddingShape(vocab, act_dim, dim, index_embedding, self.max_features, pool)
+        build = self.representation.build_embedding
+        # A built-in representation names its class here; a registered one brings its own factory.
+        self.embedding: nn.Module = globals()[build].from_shape(shape) if isinstance(build, str) else build(shape)
         if head == "regression":
             self.head: nn.Module = RegressionHead(dim, act_dim, low, high, shared=shared_head)
         elif head == "categorical":

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from seqrl.config import task_preset
 from seqrl.errors import ConfigError
-from seqrl.families.dt.actions import REPRESENTATIONS, ActionRepresentation, representation
+from seqrl.families.dt.representations import REPRESENTATIONS, ActionRepresentation, representation
 from seqrl.lm_init.config import LMInitConfig
 from seqrl.validation import check_run_numbers, require_all_finite, require_in_range, require_int, require_positive
 

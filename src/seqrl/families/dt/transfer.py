@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from seqrl.errors import CheckpointError, ConfigError
-from seqrl.families.dt.actions import representation
+from seqrl.families.dt.representations import representation
 from seqrl.families.dt.config import TrainConfig
 from seqrl.families.dt.model import DecisionTransformer
 from seqrl.runs import METADATA_FILE

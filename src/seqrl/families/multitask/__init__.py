@@ -37,8 +37,8 @@ from torch import nn
 from seqrl.families.dt.config import TrainConfig, preset_for
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import Family, register
-from seqrl.families.dt import DecisionTransformerFamily
-from seqrl.families.dt.actions import REPRESENTATIONS
+from seqrl.families.dt.family import DecisionTransformerFamily
+from seqrl.families.dt.representations import REPRESENTATIONS
 
 # The multi-task DT takes the DT's spread representations, named with an "mt-" prefix so that a
 # sweep's `models` entry names the family too.
