@@ -135,3 +135,18 @@ def test_cotraining_without_a_tokenizer_is_refused_with_nothing_written(tiny_gpt
     with pytest.raises(ConfigError, match="comes with no tokenizer"):  # the tiny GPT-2 ships none
         train(TrainConfig(**base, cotrain_context=8, run_dir=str(tmp_path / "a")), dataset=data)
     assert not (tmp_path / "a").exists()
+
+
+def test_the_alignment_anneal_spans_the_run_unless_set_and_is_recorded():
+    from seqrl.families.dt.config import TrainConfig, resolve_presets
+    from seqrl.families.tt.config import TTConfig
+    from seqrl.lm_init.objectives import alignment_schedule
+
+    cfg = resolve_presets(TrainConfig(dataset="hopper-medium", steps=1500))
+    assert cfg.align_anneal_steps == 1500  # written to config.json as resolved
+    assert alignment_schedule(1500, cfg.align_anneal_steps) < 0.01  # ~0 by the run's end
+    assert alignment_schedule(1500, 5000) > 0.88  # what the old fixed 5000 left at step 1500
+    assert resolve_presets(TrainConfig(dataset="hopper-medium", steps=1500, align_anneal_steps=700)).align_anneal_steps == 700
+    assert TTConfig(dataset="hopper-medium", steps=900).resolved().align_anneal_steps == 900
+    old = TrainConfig.from_dict({**TrainConfig(dataset="x").to_dict(), "align_anneal_steps": 5000})
+    assert resolve_presets(old).align_anneal_steps == 5000  # a run written before the default keeps its own

@@ -53,8 +53,10 @@ class LMInitConfig(RunConfig):
     between each input embedding and k-means centres of the LM's token embeddings. 0: off."""
     align_clusters: int = 1000
     """k of the k-means over the LM's token embeddings (the paper's 1000)."""
-    align_anneal_steps: int = 5000
-    """The alignment weight follows the authors' sigmoid from lambda1 down to ~0 at this step."""
+    align_anneal_steps: int | None = None
+    """The alignment weight follows the authors' sigmoid from lambda1 down to ~0 at this step
+    (default: the run's --steps, so the anneal spans the run whatever its length; runs written
+    before this default recorded 5000, the authors' value for their 100k-step runs)."""
     cotrain_weight: float = 0.0
     """Weight lambda2 of language-model co-training: the LM loss on corpus batches through the
     LM's tied token head. 0: off."""
@@ -64,6 +66,15 @@ class LMInitConfig(RunConfig):
     """Text windows per co-training batch."""
     cotrain_context: int = 128
     """Tokens per co-training window."""
+
+    def with_anneal_resolved(self):
+        """This config with --align-anneal-steps set (the run's --steps when left unset): recorded
+        in the run's config.json, so a resumed run with more steps keeps its anneal."""
+        if self.align_anneal_steps is not None:
+            return self
+        import dataclasses
+
+        return dataclasses.replace(self, align_anneal_steps=self.steps)
 
     def _check_lm_init_fields(self) -> None:
         """Checks of these fields, for every family whose config derives from this class."""
@@ -81,7 +92,8 @@ class LMInitConfig(RunConfig):
         for name in ("align_weight", "cotrain_weight"):
             require_in_range(name, getattr(self, name), 0.0)
         require_int("align_clusters", self.align_clusters, 1)
-        require_int("align_anneal_steps", self.align_anneal_steps, 1)
+        if self.align_anneal_steps is not None:
+            require_int("align_anneal_steps", self.align_anneal_steps, 1)
         require_int("cotrain_batch_size", self.cotrain_batch_size, 1)
         require_int("cotrain_context", self.cotrain_context, 1)
         if self.align_weight and self.init.split(":", 1)[0] not in ("gpt2", "lm"):

@@ -11,7 +11,7 @@ elementwise products and materialises a B x 3K x k x d tensor; here it is one (N
 matrix product of unit vectors. The centres are computed once with scikit-learn's KMeans
 (seeded) and cached on disk by the LM checkpoint's hash (`kmeans_centres`). The weight follows
 the authors' sigmoid schedule, lambda1 * sigmoid((T/2 - t) / (T/10)): 0.993, 0.5, 0.0067 of
-lambda1 at t = 0, T/2, T (T = --align-anneal-steps, 5000).
+lambda1 at t = 0, T/2, T (T = --align-anneal-steps, by default the run's --steps).
 
 **Co-training** (`cotrain_loss`): the next-token loss of the LM on corpus windows, run through
 the same trunk with the LM's token and position embeddings and its tied token head (logits =
@@ -96,7 +96,7 @@ class LMObjectives(nn.Module):
     def __init__(self, cfg: Any, dim: int) -> None:
         super().__init__()
         self.align_weight = float(cfg.align_weight)
-        self.anneal_steps = int(cfg.align_anneal_steps)
+        self.anneal_steps = int(cfg.align_anneal_steps if cfg.align_anneal_steps is not None else cfg.steps)
         self.cotrain_weight = float(cfg.cotrain_weight)
         self.clusters = int(cfg.align_clusters)
         self.seed = int(cfg.seed)

@@ -169,4 +169,4 @@ def resolve_presets(cfg: TrainConfig) -> TrainConfig:
         updates["rtg_scale"] = preset.get("rtg_scale", 0.001)
     if cfg.targets is None and "targets" in preset:
         updates["targets"] = preset["targets"]
-    return dataclasses.replace(cfg, **updates) if updates else cfg
+    return (dataclasses.replace(cfg, **updates) if updates else cfg).with_anneal_resolved()

@@ -135,10 +135,10 @@ class TTConfig(LMInitConfig):
         from seqrl.config import task_preset
 
         if self.termination_penalty != "task":
-            return self
+            return self.with_anneal_resolved()
         preset = task_preset(self.dataset, TT_TASK_PRESETS)
         return dataclasses.replace(self, termination_penalty=preset.get("termination_penalty",
-                                                                        DEFAULT_TERMINATION_PENALTY))
+                                                                        DEFAULT_TERMINATION_PENALTY)).with_anneal_resolved()
 
     @property
     def terminal_reward(self) -> float | None:
