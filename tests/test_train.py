@@ -254,3 +254,39 @@ def test_a_window_longer_than_every_episode_or_too_big_for_memory_is_refused_bef
                                           r"available: lower --batch-size or shorten the context"):
         train(tiny_config(tmp_path), dataset=data)  # context 5 x (R, s, a)
     assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- held-out loss
+def test_held_out_episodes_are_kept_out_of_training_and_their_loss_is_logged(tmp_path):
+    import json as json_module
+
+    from seqrl.train import train
+
+    data = make_dataset(episodes=8)
+    cfg = tiny_config(tmp_path, steps=6, log_every=2, checkpoint_every=3, holdout_fraction=0.25)
+    result = train(cfg, dataset=data)
+    kept, held = data.split_episodes(0.25, cfg.seed)
+    assert (kept.num_episodes, held.num_episodes) == (6, 2)
+    np.testing.assert_allclose(result.spec.state_mean, kept.observation_mean, rtol=1e-6)  # fitted on the kept part
+    records = [json_module.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["val_loss"] for r in records if "loss" in r]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    # The same split, batches and losses on resume: an interrupted run logs what an uninterrupted one does.
+    straight = [r for r in records if "loss" in r]
+    first = train(replace(cfg, steps=4, run_dir=str(tmp_path / "resumed")), dataset=data)
+    again = train(replace(cfg, run_dir=str(first.run_dir), resume=True), dataset=data)
+    resumed = [json_module.loads(x) for x in (again.run_dir / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    steps = {r["step"] for r in straight}
+    assert ([(r["step"], r["loss"], r["val_loss"]) for r in resumed if r["step"] in steps]
+            == [(r["step"], r["loss"], r["val_loss"]) for r in straight])
+
+
+def test_a_holdout_that_leaves_nothing_or_a_family_without_episodes_is_refused(tmp_path):
+    from seqrl.errors import ConfigError, DatasetError
+    from seqrl.train import train
+
+    with pytest.raises(DatasetError, match="holding out 0.1 of 2 episodes leaves none to hold out"):
+        train(tiny_config(tmp_path, holdout_fraction=0.1, steps=2), dataset=make_dataset(episodes=2))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="--holdout-fraction must be a finite number"):
+        tiny_config(tmp_path, holdout_fraction=1.0)

@@ -60,6 +60,10 @@ class RunConfig:
     target (BC, TT) evaluate their one condition either way."""
     eval_seed: int = 10_000
     """Seed of the evaluation environments (kept apart from the training seed)."""
+    holdout_fraction: float = 0.0
+    """Hold out this fraction of the dataset's episodes (chosen with --seed) and log the loss on
+    them as `val_loss` at every logged step: fixed windows, the model in eval mode. 0: train on
+    every episode (no held-out loss)."""
     seed: int = 0
     """Training seed (parameter init, batch sampling, dropout)."""
     device: str = "auto"

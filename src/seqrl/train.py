@@ -202,6 +202,9 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         cfg = resolve_init(cfg)
     if dataset is None:
         dataset = family.load_data(cfg)
+    held_out = None
+    if cfg.holdout_fraction:  # the same episodes on every resume: chosen with the run's seed
+        dataset, held_out = family.holdout_split(cfg, dataset)
     if payload is not None:
         spec = family.spec_from_dict(payload["spec"])
         spec.check_compatible(dataset, what=f"the checkpoint in {run_dir}")
@@ -217,6 +220,8 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
     # Built before the run directory too, so that what only the sampler checks (a co-training
     # corpus and its tokenizer, --cotrain-context) is refused with nothing written.
     sampler = family.build_sampler(cfg, dataset, spec, artefacts)
+    validation = (validation_batches(family.build_sampler(cfg, held_out, spec, artefacts), cfg, device)
+                  if held_out is not None else None)
     init_summary = None
     if payload is None:  # a resumed run loads its checkpoint instead
         from seqrl.lm_init.sources import initialise
@@ -322,6 +327,8 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                     }
                     if not math.isfinite(record["loss"]):
                         raise non_finite_loss(record["loss"], step, step - loss_count + 1, last_saved)
+                    if validation is not None:
+                        record["val_loss"] = validation_loss(model, validation, autocast)
                     metrics.write(record)
                     if writer is not None:
                         for key, value in record.items():
@@ -362,6 +369,32 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         return TrainResult(run_dir, model, spec, cfg, step)
     finally:
         lock.__exit__(None, None, None)
+
+
+VALIDATION_BATCHES = 4  # fixed held-out batches the validation loss averages over
+
+
+def validation_batches(sampler: Any, cfg: RunConfig, device: torch.device) -> list[Any]:
+    """The held-out batches, drawn once from their own generator (the training stream untouched):
+    the same windows at every logged step, so the curve moves with the model only."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    return [sampler.sample(cfg.batch_size, rng).to_torch(device) for _ in range(VALIDATION_BATCHES)]
+
+
+@torch.no_grad()
+def validation_loss(model: torch.nn.Module, batches: list[Any], autocast: Any) -> float:
+    """The mean loss over the held-out batches, in eval mode (no dropout), training mode restored."""
+    was = model.training
+    model.eval()
+    try:
+        total = 0.0
+        for batch in batches:
+            with autocast:
+                loss, _ = model.loss_terms(batch)
+            total += float(loss)
+    finally:
+        model.train(was)
+    return total / len(batches)
 
 
 def check_window_fits(family: Any, cfg: RunConfig, model: torch.nn.Module, dataset: Any, device: torch.device) -> None:

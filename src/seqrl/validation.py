@@ -106,6 +106,7 @@ def check_run_numbers(cfg: Any) -> None:
     require_positive("weight_decay", cfg.weight_decay, allow_zero=True)
     require_positive("grad_clip", cfg.grad_clip, allow_zero=True)  # 0 disables clipping
     require_in_range("min_lr_ratio", cfg.min_lr_ratio, 0.0, 1.0)
+    require_in_range("holdout_fraction", cfg.holdout_fraction, 0.0, 1.0, hi_open=True)
     betas = tuple(cfg.betas)
     if len(betas) != 2:
         raise ConfigError(f"--betas takes two numbers (beta1 beta2), got {betas!r}")

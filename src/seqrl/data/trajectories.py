@@ -369,6 +369,27 @@ class TrajectoryDataset:
             "truncations": self.truncations[s:e],
         }
 
+    def split_episodes(self, fraction: float, seed: int) -> tuple["TrajectoryDataset", "TrajectoryDataset"]:
+        """(kept, held out): `fraction` of the episodes, chosen with `seed`, held out (at least one,
+        and at least one kept). The held-out part keeps this dataset's metadata and name."""
+        n = self.num_episodes
+        held = int(round(fraction * n))
+        if n < 2 or not 0 < held < n:
+            name = self.metadata.get("name", "dataset")
+            raise DatasetError(f"{name}: holding out {fraction:g} of {n} episodes leaves "
+                               f"{'none to hold out' if held < 1 else 'none to train on'}")
+        order = np.random.default_rng(seed).permutation(n)
+        held_out, kept = np.sort(order[:held]), np.sort(order[held:])
+
+        def part(indices: np.ndarray) -> "TrajectoryDataset":
+            episodes = [dict(self.episode(int(i))) for i in indices]
+            if self.final_observations is not None:
+                for episode, i in zip(episodes, indices):
+                    episode["observations"] = np.concatenate([episode["observations"], self.final_observations[i][None]])
+            return TrajectoryDataset.from_episodes(episodes, metadata=self.metadata)
+
+        return part(kept), part(held_out)
+
     def episodes(self) -> Iterator[dict[str, np.ndarray]]:
         for i in range(self.num_episodes):
             yield self.episode(i)

@@ -210,11 +210,15 @@ def _options_label(config: RunConfig) -> str:
     family = family_of(config)
     identity = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in ("dataset", "model")}
     default = family.resolve(type(config)(**identity))
+    # Fields a family derives from --steps (the alignment anneal) are options only when they
+    # differ from what the run's own steps give them.
+    same_steps = family.resolve(type(config)(**identity, steps=config.steps))
     config = family.resolve(config)  # a config.json written by train has them resolved already
     parts = []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if f.name not in NOT_OPTIONS and value != getattr(default, f.name):
+        derived = f.name != "steps" and value == getattr(same_steps, f.name)
+        if f.name not in NOT_OPTIONS and value != getattr(default, f.name) and not derived:
             parts.append(f"{f.name}={format_value(value)}")
     return ",".join(sorted(parts))  # by name: labels do not depend on the order of the config's fields
 

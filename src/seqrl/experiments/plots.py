@@ -131,7 +131,10 @@ def plot_curves(groups: list[Group], _all: list[Group], path: Path) -> str | Non
     for group, (steps, mean, std) in curves:
         (line,) = axes[0].plot(steps, mean, label=group.name)
         axes[0].fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    axes[0].set(xlabel="step", ylabel="training loss", yscale="log")
+        held_out = _mean_curve(group.runs, "val_loss", eval_lines=False)  # --holdout-fraction runs
+        if held_out is not None:
+            axes[0].plot(held_out[0], held_out[1], linestyle="--", color=line.get_color(), label=f"{group.name} (held out)")
+    axes[0].set(xlabel="step", ylabel="training loss (dashed: held-out episodes)", yscale="log")
     plain_log_ticks(axes[0])
     add_legend(axes[0])  # below the panel when it is long (seqrl.figures)
     for ax, key in zip(axes[1:], eval_keys):

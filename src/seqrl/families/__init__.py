@@ -175,6 +175,15 @@ class Family:
         {"states": (n, horizon, obs_dim), "log_density": (n, horizon), ...}."""
         raise ConfigError(f"a {self.tag} model does not predict states; `seqrl predict` takes TT and dynamics runs")
 
+    def holdout_split(self, cfg: Any, data: Any) -> tuple[Any, Any]:
+        """(training data, held-out data) for --holdout-fraction: episodes held out with the seed."""
+        from seqrl.data.trajectories import TrajectoryDataset
+
+        if not isinstance(data, TrajectoryDataset):
+            raise ConfigError(f"--holdout-fraction holds out episodes of one dataset; a {self.tag} run's data "
+                              f"({type(data).__name__}) has none to hold out")
+        return data.split_episodes(cfg.holdout_fraction, cfg.seed)
+
     def window_steps(self, cfg: Any) -> int | None:
         """Environment steps one training window spans (None: not a windowed sequence model)."""
         return None
