@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrl.data.tokenizer import TorchActionTokenizer
+from seqrl.distributed import global_mean
 from seqrl.errors import ConfigError
 
 
@@ -228,7 +229,7 @@ class RegressionHead(nn.Module):
 
     def loss(self, prediction: torch.Tensor, actions: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         per_step = F.mse_loss(prediction.float(), actions, reduction="none").mean(-1)  # (B, T)
-        return (per_step * mask).sum() / mask.sum().clamp(min=1)
+        return global_mean((per_step * mask).sum() / mask.sum().clamp(min=1), mask.sum())
 
     def decode(self, prediction: torch.Tensor, **_: object) -> torch.Tensor:
         return prediction
@@ -273,7 +274,7 @@ class CategoricalHead(nn.Module):
         local = tokens - self.tokenizer.offsets  # (B, T, d) bin index within each feature
         per_feature = F.cross_entropy(logits.flatten(0, 2), local.flatten(), reduction="none")
         per_step = per_feature.view(local.shape).mean(-1)  # (B, T)
-        return (per_step * mask).sum() / mask.sum().clamp(min=1)
+        return global_mean((per_step * mask).sum() / mask.sum().clamp(min=1), mask.sum())
 
     def decode(
         self,
