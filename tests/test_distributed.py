@@ -41,7 +41,8 @@ def free_port() -> int:
 
 def _worker(rank: int, world: int, port: int, jobs: list) -> None:
     """One of `world` processes: join a gloo group, then run each job (a config, and the sampler
-    call at which to die with a KeyboardInterrupt, or None) as torchrun's processes would."""
+    call at which to die with a KeyboardInterrupt, None, or "env": the toy env's data) as
+    torchrun's processes would."""
     import torch.distributed as dist
 
     from seqrl.data.sampler import ContextSampler
@@ -51,6 +52,12 @@ def _worker(rank: int, world: int, port: int, jobs: list) -> None:
     original = ContextSampler.sample
     try:
         for cfg, die_at in jobs:
+            if die_at == "env":  # data of the registered toy env, for evaluations during training
+                from tests.helpers.envs import env_dataset, register
+
+                register()
+                train(cfg, dataset=env_dataset())
+                continue
             if die_at is None:
                 train(cfg, dataset=make_dataset())
                 continue
@@ -98,7 +105,8 @@ def assert_same_losses(one: list[dict], two: list[dict]) -> float:
 def test_two_processes_match_one_and_resume_identically(tmp_path):
     """A DT and a TT trained by 2 gloo processes log the losses of one process on the same global
     batch; an interrupted 2-process run resumed under 2 processes ends bit-identical to an
-    uninterrupted one (per-process dropout streams included); only rank 0 writes."""
+    uninterrupted one (per-process dropout streams included); only rank 0 writes; rank 0
+    evaluates during training while the other waits."""
     dt = tiny_config(tmp_path, dropout=0.0, steps=8, log_every=1, checkpoint_every=4, batch_size=8)
     tt = tiny_tt_config(tmp_path, steps=8, log_every=1, checkpoint_every=4, batch_size=8)
     drop = tiny_config(tmp_path, dropout=0.1, steps=8, log_every=2, checkpoint_every=4, batch_size=8)
@@ -108,6 +116,7 @@ def test_two_processes_match_one_and_resume_identically(tmp_path):
         (replace(drop, run_dir=str(tmp_path / "straight")), None),
         (replace(drop, run_dir=str(tmp_path / "resumed")), 6),  # dies in step 6, after the checkpoint of step 4
         (replace(drop, run_dir=str(tmp_path / "resumed"), resume=True), None),
+        (replace(dt, run_dir=str(tmp_path / "eval"), steps=4, eval_every=2, eval_episodes=2, targets=(0.0,)), "env"),
     ]
     run_two_processes(jobs)
     train(replace(dt, run_dir=str(tmp_path / "dt1")), dataset=make_dataset())
@@ -134,6 +143,9 @@ def test_two_processes_match_one_and_resume_identically(tmp_path):
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == [
         ".seqrl.lock", "checkpoints", "config.json", "metadata.json", "metrics.jsonl"]
     assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["latest.pt"]
+    # Rank 0 evaluated during training while the other process waited.
+    evals = [r for r in metrics(tmp_path / "eval") if r.get("kind") == "eval"]
+    assert [r["step"] for r in evals] == [2, 4] and all(any(k.endswith("/return_mean") for k in r) for r in evals)
 
 
 def test_world_size_that_does_not_divide_the_batch_is_refused(tmp_path, monkeypatch):
