@@ -8,6 +8,7 @@ differs between families (artefacts, model, sampler) comes from the family the c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -21,6 +22,8 @@ import torch
 from seqrl.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from seqrl.config import RunConfig
 from seqrl.data.trajectories import TrajectoryDataset
+from seqrl import distributed
+from seqrl.distributed import Processes, check_batch, device_for, rank_seed
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import config_from_dict, family_of
 from seqrl.loading import build_model
@@ -119,6 +122,30 @@ def _restore_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# Under torchrun every process draws the same batches (one numpy generator, the same state on all)
+# but its own dropout masks (a torch stream per process): a checkpoint keeps each process's.
+def _process_rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_process_rng_state(state: dict[str, Any], processes: Processes, device: torch.device,
+                               seed: int, step: int) -> None:
+    """This process's torch streams from a checkpoint's `rng` (written by `_train`)."""
+    saved = state.get("processes") or [{"torch": state["torch"]}]  # a one-process run's: rank 0's
+    if processes.rank < len(saved):
+        torch.set_rng_state(saved[processes.rank]["torch"])
+        if "cuda" in saved[processes.rank] and device.type == "cuda":
+            torch.cuda.set_rng_state(saved[processes.rank]["cuda"], device)
+    else:  # more processes than the checkpoint knows: a fresh stream (the batches continue unchanged)
+        torch.manual_seed(rank_seed(seed, processes.rank) + step)
+    if processes.main and len(saved) != processes.world:
+        print(f"seqrl: resuming {len(saved)} process(es)' run on {processes.world}: the batches continue as "
+              "before, the dropout masks of the processes beyond the checkpoint's start afresh", file=sys.stderr)
+
+
 def _merge_resumed_config(saved: RunConfig, given: RunConfig) -> RunConfig:
     if type(saved) is not type(given):
         raise CheckpointError(
@@ -174,6 +201,7 @@ def train(
 
 def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: Callable[[torch.nn.Module], None] | None,
            extra_metadata: dict[str, Any] | None, make_artefacts: Callable[..., Any] | None) -> TrainResult:
+    processes = Processes.from_environment()  # torchrun's RANK, WORLD_SIZE, LOCAL_RANK (seqrl.distributed)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
     ckpt_file = checkpoint_path(run_dir)
     payload = None
@@ -189,11 +217,12 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
             f"{run_dir} already holds a run (checkpoint at step "
             f"{load_checkpoint(ckpt_file)['step']}); pass --resume to continue it or choose another --run-dir"
         )
+    check_batch(cfg.batch_size, processes)  # before anything is written
     family = family_of(cfg)
     cfg = family.resolve(dataclasses.replace(cfg, run_dir=str(run_dir)))
-    device = resolve_device(cfg.device)
+    device = resolve_device(device_for(cfg.device, processes))
     warning = warmup_warning(cfg.steps, cfg.warmup_steps)
-    if warning is not None:
+    if warning is not None and processes.main:
         print(f"seqrl: warning: {warning}", file=sys.stderr)
 
     if payload is None:  # a pretrained trunk fixes width, depth, heads and GELU (recorded in config.json)
@@ -216,7 +245,9 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
     torch.manual_seed(cfg.seed)  # parameter initialisation
     rng = np.random.default_rng(cfg.seed)  # batch sampling
     model = build_model(cfg, spec, artefacts)
-    check_window_fits(family, cfg, model, dataset, device)  # before the run directory is written
+    # Before the run directory is written; each process holds its share of the batch.
+    check_window_fits(family, cfg if not processes.enabled else
+                      dataclasses.replace(cfg, batch_size=cfg.batch_size // processes.world), model, dataset, device)
     # Built before the run directory too, so that what only the sampler checks (a co-training
     # corpus and its tokenizer, --cotrain-context) is refused with nothing written.
     sampler = family.build_sampler(cfg, dataset, spec, artefacts)
@@ -244,33 +275,64 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         scheduler.load_state_dict(payload["scheduler"])
         _restore_rng_state(rng, payload["rng"])
         step = int(payload["step"])
+        if processes.enabled:
+            _restore_process_rng_state(payload["rng"], processes, device, cfg.seed, step)
     else:
-        torch.manual_seed(cfg.seed + 1)  # dropout stream, apart from the init stream
+        torch.manual_seed(rank_seed(cfg.seed, processes.rank))  # dropout stream, apart from the init stream
 
-    # One writer per run directory, from its first file to the last checkpoint.
-    lock = RunLock(run_dir).__enter__()
+    started = finished = False  # whether this call joined the process group (and leaves it at the end)
+    ddp_model = None
+    if processes.enabled:
+        # Joined before rank 0 writes anything: every process has passed its own checks by then.
+        from torch.nn.parallel import DistributedDataParallel
+
+        started = distributed.start(processes, device)
+        # Buffers are the same on every process (the same init, checkpoint and steps): synchronised
+        # once, when DDP starts, not sent each step (torch >= 2.13 names that forward_sync_buffers).
+        import inspect
+
+        no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                          inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
+        ddp_model = DistributedDataParallel(_LossTerms(model), device_ids=[device] if device.type == "cuda" else None,
+                                            **no_buffer_sync)
+
+    # One writer per run directory, from its first file to the last checkpoint: rank 0.
+    lock = RunLock(run_dir).__enter__() if processes.main else None
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
-        write_json_atomic(run_dir / METADATA_FILE, {
-            **environment_metadata(str(device)),
-            "spec": spec.to_dict(),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable_parameters": sum(p.numel() for p in params),
-            **({"init": init_summary} if init_summary else {}),
-            **(extra_metadata or {}),
-        })
-        metrics = MetricsLog(run_dir / METRICS_FILE, resume_step=step if payload is not None else None)
-        writer = None
-        if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+        metrics = writer = None
+        if processes.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
+            write_json_atomic(run_dir / METADATA_FILE, {
+                **environment_metadata(str(device)),
+                "spec": spec.to_dict(),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "trainable_parameters": sum(p.numel() for p in params),
+                **({"init": init_summary} if init_summary else {}),
+                **({"processes": {"world_size": processes.world, "batch_per_process": cfg.batch_size // processes.world,
+                                  "backend": "nccl" if device.type == "cuda" else "gloo"}}
+                   if processes.enabled else {}),
+                **(extra_metadata or {}),
+            })
+            metrics = MetricsLog(run_dir / METRICS_FILE, resume_step=step if payload is not None else None)
+            if cfg.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
 
-            writer = SummaryWriter(str(run_dir / "tensorboard"))
+                writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-        loss_fn = torch.compile(model.loss_terms) if cfg.compile else model.loss_terms
+        forward = ddp_model if ddp_model is not None else model.loss_terms
+        loss_fn = torch.compile(forward) if cfg.compile else forward
         autocast = autocast_context(cfg.precision, device)
+        # Under DDP a loss's mean is over every process's items (seqrl.distributed.global_mean).
+        def means() -> Any:
+            return distributed.global_means(processes.world) if processes.enabled else contextlib.nullcontext()
 
         def save() -> None:
+            rng_state = _rng_state(rng)
+            if processes.enabled:  # a collective: every process takes part, rank 0 writes
+                rng_state["processes"] = distributed.gather(_process_rng_state(device))
+            if not processes.main:
+                return
             save_checkpoint(ckpt_file, {  # the family is the config's tag: seqrl.loading.checkpoint_family
                 "step": step,
                 "config": cfg.to_dict(),
@@ -279,15 +341,16 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(rng),
+                "rng": rng_state,
             })
             # The self-contained model beside it: safetensors weights and what acting needs.
             write_model_file(run_dir, family=family.tag, config=cfg.to_dict(), spec=spec.to_dict(),
                              artefacts_key=family.artefacts_key, artefacts=family.artefacts_to_payload(artefacts),
                              state_dict=model.state_dict(), step=step)
 
-        progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=cfg.progress)
-        estimate = StepTimeEstimate(first_step=step, total=cfg.steps, enabled=cfg.progress, file=progress.file)
+        shown = cfg.progress and processes.main
+        progress = Progress(cfg.steps, run_dir.name, unit="step", initial=step, enabled=shown)
+        estimate = StepTimeEstimate(first_step=step, total=cfg.steps, enabled=shown, file=progress.file)
         model.train()
         loss_sum = torch.zeros((), device=device)  # summed on device: no sync per step
         term_sums: dict[str, torch.Tensor] = {}
@@ -297,8 +360,14 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         eval_envs = None
         try:
             while step < cfg.steps:
-                batch = sampler.sample(cfg.batch_size, rng).to_torch(device)
-                with autocast:
+                batch = sampler.sample(cfg.batch_size, rng)
+                if processes.enabled:  # every process drew the same global batch: it keeps its rows
+                    if not hasattr(batch, "shard"):
+                        raise ConfigError(f"the {cfg.family} family's batches ({type(batch).__name__}) have no "
+                                          "shard(rank, world): it cannot train under torchrun (docs/distributed.md)")
+                    batch = batch.shard(processes.rank, processes.world)
+                batch = batch.to_torch(device)
+                with autocast, means():
                     loss, terms = loss_fn(batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -317,6 +386,9 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                 estimate.step_done(step)
                 if step % cfg.log_every == 0 or step == cfg.steps:
                     now = time.perf_counter()
+                    if processes.enabled:  # the mean over processes: the loss of the whole batch
+                        loss_sum = distributed.mean_over_processes(loss_sum)
+                        term_sums = {name: distributed.mean_over_processes(total) for name, total in term_sums.items()}
                     record = {
                         "step": step,
                         "loss": float(loss_sum) / loss_count,
@@ -327,9 +399,10 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                     }
                     if not math.isfinite(record["loss"]):
                         raise non_finite_loss(record["loss"], step, step - loss_count + 1, last_saved)
-                    if validation is not None:
+                    if validation is not None:  # every rank: the loss's global mean is a collective
                         record["val_loss"] = validation_loss(model, validation, autocast)
-                    metrics.write(record)
+                    if metrics is not None:
+                        metrics.write(record)
                     if writer is not None:
                         for key, value in record.items():
                             if key != "step":
@@ -338,7 +411,7 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                     loss_sum.zero_()
                     term_sums = {}
                     loss_count, tick = 0, now
-                if cfg.eval_every and step % cfg.eval_every == 0:
+                if cfg.eval_every and step % cfg.eval_every == 0 and processes.main:  # the others wait below
                     if eval_envs is None:  # built at the first evaluation, reused by the later ones
                         from seqrl.evaluation.rollout import make_eval_envs
 
@@ -350,9 +423,15 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
                             if key.startswith("eval/"):
                                 writer.add_scalar(key, value, step)
                     model.train()
+                if cfg.eval_every and step % cfg.eval_every == 0 and processes.enabled:
+                    distributed.barrier()
                 overdue = cfg.checkpoint_minutes and time.monotonic() - saved_at >= 60.0 * cfg.checkpoint_minutes
+                if processes.enabled and cfg.checkpoint_minutes:  # rank 0's clock decides for all
+                    overdue = distributed.rank0_says(bool(overdue), device)
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps or overdue:
                     # Never overwrite a good checkpoint with weights a non-finite loss has reached.
+                    if loss_count and processes.enabled:
+                        loss_sum = distributed.mean_over_processes(loss_sum)
                     if loss_count and not math.isfinite(float(loss_sum)):
                         raise non_finite_loss(float(loss_sum), step, step - loss_count + 1, last_saved)
                     save()
@@ -360,15 +439,35 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         finally:
             if eval_envs is not None:
                 eval_envs.close()
-            metrics.close()
+            if metrics is not None:
+                metrics.close()
             if writer is not None:
                 writer.close()
             progress.close()
-        write_model_card(run_dir)
+        if processes.main:
+            write_model_card(run_dir)
         model.eval()
+        finished = True
         return TrainResult(run_dir, model, spec, cfg, step)
     finally:
-        lock.__exit__(None, None, None)
+        if lock is not None:
+            lock.__exit__(None, None, None)
+        # After an error the other processes may never reach the barrier of `stop`: this process
+        # leaves the group as it exits, and torchrun stops the others.
+        if started and finished:
+            distributed.stop()
+
+
+class _LossTerms(torch.nn.Module):
+    """`model.loss_terms` as a module's forward, which DistributedDataParallel wraps (its gradient
+    averaging is prepared in forward: a method called past it would not be synchronised)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.loss_terms(batch)
 
 
 VALIDATION_BATCHES = 4  # fixed held-out batches the validation loss averages over

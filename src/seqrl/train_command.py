@@ -28,7 +28,10 @@ def train_command(cfg: "tyro.conf.OmitArgPrefixes[TrainConfig]", threads: int | 
 
     with torch_threads(threads):
         result = train(cfg)
-    print(f"run directory: {result.run_dir} (step {result.step})")
+    from seqrl.distributed import Processes
+
+    if Processes.from_environment().main:  # under torchrun, rank 0 speaks for the run
+        print(f"run directory: {result.run_dir} (step {result.step})")
 
 
 def family_train_command(config_class: type) -> Callable[..., None]:

@@ -27,6 +27,12 @@ class Batch:
     timesteps: np.ndarray | torch.Tensor  # (B, K) int64 position in the episode
     mask: np.ndarray | torch.Tensor  # (B, K) bool, False on padding
 
+    def shard(self, rank: int, world: int) -> "Batch":
+        """Process `rank`'s rows of the batch (seqrl.distributed: data-parallel training)."""
+        from seqrl.distributed import shard_rows
+
+        return shard_rows(self, rank, world)
+
     def to_torch(self, device: torch.device | str = "cpu") -> "Batch":
         device = torch.device(device)
         non_blocking = device.type == "cuda"

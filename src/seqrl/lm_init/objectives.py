@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqrl.distributed import global_mean
 from seqrl.errors import ConfigError
 
 
@@ -55,9 +56,9 @@ def alignment_loss(inputs: torch.Tensor, centres: torch.Tensor, mask: torch.Tens
     c = F.normalize(centres.to(dtype), dim=-1)  # (k, D)
     best = (x @ c.t()).amax(dim=-1)  # (B, L): each token's closest centre
     if mask is None:
-        return -best.mean()
+        return global_mean(-best.mean(), best.numel())
     mask = mask.to(best.dtype)
-    return -(best * mask).sum() / mask.sum().clamp(min=1.0)
+    return global_mean(-(best * mask).sum() / mask.sum().clamp(min=1.0), mask.sum())
 
 
 def kmeans_centres(tokens: torch.Tensor, k: int, seed: int = 0, fingerprint: str = "",
@@ -141,7 +142,7 @@ class LMObjectives(nn.Module):
             raise ConfigError(f"--cotrain-context {L} is longer than the LM's {self.positions.shape[0]} positions")
         hidden = trunk(F.embedding(inputs, self.tokens) + self.positions[:L])  # (B, L, D)
         logits = hidden @ self.tokens.t()  # (B, L, V): the tied head
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        return global_mean(F.cross_entropy(logits.float().flatten(0, 1), targets.flatten()), targets.numel())
 
 
 # --------------------------------------------------------------------------- co-training batches
@@ -155,6 +156,12 @@ class CotrainBatch:
         if name in ("rl", "text"):
             raise AttributeError(name)
         return getattr(self.rl, name)
+
+    def shard(self, rank: int, world: int) -> "CotrainBatch":
+        """Process `rank`'s rows of the RL batch and of the corpus windows (seqrl.distributed)."""
+        from seqrl.distributed import rows
+
+        return CotrainBatch(self.rl.shard(rank, world), rows(self.text, rank, world))
 
     def to_torch(self, device: Any = "cpu") -> "CotrainBatch":
         return CotrainBatch(self.rl.to_torch(device), torch.as_tensor(self.text, dtype=torch.long).to(device))

@@ -31,6 +31,12 @@ MAX_MARKOV_STATES = 4096  # the chain is a dense V x V matrix
 class TextBatch:
     tokens: np.ndarray | torch.Tensor  # (B, L + 1) token ids: inputs are [:, :-1], targets [:, 1:]
 
+    def shard(self, rank: int, world: int) -> "TextBatch":
+        """Process `rank`'s rows of the batch (seqrl.distributed: data-parallel training)."""
+        from seqrl.distributed import shard_rows
+
+        return shard_rows(self, rank, world)
+
     def to_torch(self, device: torch.device) -> "TextBatch":
         return TextBatch(torch.as_tensor(self.tokens, dtype=torch.long).to(device, non_blocking=True))
 

@@ -73,6 +73,12 @@ class BCBatch:
     states: np.ndarray | torch.Tensor  # (B, H, obs_dim) normalised, zeros before the episode's start
     actions: np.ndarray | torch.Tensor  # (B, act_dim) raw
 
+    def shard(self, rank: int, world: int) -> "BCBatch":
+        """Process `rank`'s rows of the batch (seqrl.distributed: data-parallel training)."""
+        from seqrl.distributed import shard_rows
+
+        return shard_rows(self, rank, world)
+
     def to_torch(self, device: torch.device | str = "cpu") -> "BCBatch":
         return BCBatch(*(torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in (self.states, self.actions)))
 

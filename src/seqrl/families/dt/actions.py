@@ -53,6 +53,8 @@ from seqrl.data.tokenizer import TorchActionTokenizer
 from seqrl.families.dt.representations import (  # noqa: F401 (the registry, re-exported)
     REPRESENTATIONS, ActionRepresentation, EmbeddingShape, register_representation, representation,
 )
+from seqrl.distributed import global_mean
+from seqrl.errors import ConfigError
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -181,7 +183,7 @@ class RegressionHead(nn.Module):
 
     def loss(self, prediction: torch.Tensor, actions: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         per_step = F.mse_loss(prediction.float(), actions, reduction="none").mean(-1)  # (B, T)
-        return (per_step * mask).sum() / mask.sum().clamp(min=1)
+        return global_mean((per_step * mask).sum() / mask.sum().clamp(min=1), mask.sum())
 
     def decode(self, prediction: torch.Tensor, **_: object) -> torch.Tensor:
         return prediction
@@ -226,7 +228,7 @@ class CategoricalHead(nn.Module):
         local = tokens - self.tokenizer.offsets  # (B, T, d) bin index within each feature
         per_feature = F.cross_entropy(logits.flatten(0, 2), local.flatten(), reduction="none")
         per_step = per_feature.view(local.shape).mean(-1)  # (B, T)
-        return (per_step * mask).sum() / mask.sum().clamp(min=1)
+        return global_mean((per_step * mask).sum() / mask.sum().clamp(min=1), mask.sum())
 
     def decode(
         self,

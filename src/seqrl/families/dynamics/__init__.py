@@ -13,6 +13,8 @@ also get PETS' small penalty so they tighten to the data.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
@@ -75,6 +77,13 @@ class TransitionBatch:
     next_states: np.ndarray | torch.Tensor  # (B, obs_dim) raw
     rewards: np.ndarray | torch.Tensor  # (B,)
     members: np.ndarray | torch.Tensor  # (E, B) int64: each member's bootstrap draw of the batch
+
+    def shard(self, rank: int, world: int) -> "TransitionBatch":
+        """Process `rank`'s share of every member's bootstrap draws (the columns of `members`),
+        with the whole batch they index: the processes' shares are the one-process loss's terms."""
+        from seqrl.distributed import rows
+
+        return dataclasses.replace(self, members=rows(self.members.T, rank, world).T)
 
     def to_torch(self, device: torch.device | str = "cpu") -> "TransitionBatch":
         return TransitionBatch(*(torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in

@@ -147,6 +147,10 @@ class MultiTaskSpec:
 class MultiTaskBatch:
     tasks: dict[str, Any]  # task name -> that task's Batch
 
+    def shard(self, rank: int, world: int) -> "MultiTaskBatch":
+        """Process `rank`'s rows of every task's share (seqrl.distributed)."""
+        return MultiTaskBatch({k: b.shard(rank, world) for k, b in self.tasks.items()})
+
     def to_torch(self, device: torch.device | str = "cpu") -> "MultiTaskBatch":
         return MultiTaskBatch({k: b.to_torch(device) for k, b in self.tasks.items()})
 

@@ -93,6 +93,12 @@ class TokenBatch:
     mask: np.ndarray | torch.Tensor  # (B, L*T) bool, False on padding
     goal: np.ndarray | torch.Tensor | None = None  # (B, G) int64 goal state token ids (state offsets)
 
+    def shard(self, rank: int, world: int) -> "TokenBatch":
+        """Process `rank`'s rows of the batch (seqrl.distributed: data-parallel training)."""
+        from seqrl.distributed import shard_rows
+
+        return shard_rows(self, rank, world)
+
     def to_torch(self, device: torch.device | str = "cpu") -> "TokenBatch":
         device = torch.device(device)
         tensors = [None if x is None else torch.from_numpy(np.ascontiguousarray(x)).to(device)

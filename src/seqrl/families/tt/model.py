@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqrl.data.tokenizer import TorchActionTokenizer
+from seqrl.distributed import global_mean
 from seqrl.families.tt.config import TTConfig
 from seqrl.families.tt.data import TokenBatch
 from seqrl.models.gpt import GPT, init_weights, weight_decay_groups
@@ -161,12 +162,12 @@ class TrajectoryTransformer(nn.Module):
         ce = F.cross_entropy(logits.transpose(1, 2), bins.clamp(min=0), reduction="none")  # (B, L-1)
         real = mask.float()
         count = real.sum().clamp(min=1)
-        loss = (ce * self.dim_weight[dims] * real).sum() / count
+        loss = global_mean((ce * self.dim_weight[dims] * real).sum() / count, real.sum())  # over every process's tokens
         terms = {}
         kinds = self.dim_kind[dims]  # (L-1,)
         for k, name in enumerate(KINDS):
             selected = real * (kinds == k)
-            terms[name] = (ce.detach() * selected).sum() / selected.sum().clamp(min=1)
+            terms[name] = global_mean((ce.detach() * selected).sum() / selected.sum().clamp(min=1), selected.sum())
         return loss, terms
 
     def loss(self, batch: TokenBatch) -> torch.Tensor:
