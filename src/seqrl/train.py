@@ -193,6 +193,8 @@ def train(
         cfg = resolve_init(cfg)
     if dataset is None:
         dataset = family.load_data(cfg)
+    if payload is None:  # what the data decides (the DT's head on Discrete actions), recorded in config.json
+        cfg = family.settle(cfg, dataset)
     if payload is not None:
         spec = family.spec_from_dict(payload["spec"])
         spec.check_compatible(dataset, what=f"the checkpoint in {run_dir}")

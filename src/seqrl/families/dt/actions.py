@@ -28,6 +28,19 @@ Embeddings (names from Annett & Andersen):
 Heads: RegressionHead (MSE on the continuous action, the paper's) and CategoricalHead
 (cross-entropy over each feature's bins), each usable with every embedding.
 
+Discrete actions (`Discrete(n)`, one index per step): the action is ONE token of n values. The
+action tokenizer is the identity on indices (`ActionTokenizer.for_indices(n)`: token k is
+action k, no bins), the head is a CategoricalHead over the n actions (cross-entropy), and each
+representation says how it embeds the index (`build_discrete_embedding`):
+  continuous       OneHotActionEmbedding: the baseline's linear action embedding applied to the
+                   one-hot action (a Linear(n, D): an embedding row per action plus a bias)
+  tokenized        the token embedding of the index (an Embedding(n, D)); one feature, so
+                   pooling it is the identity
+  *-spread         one discrete feature is one token, so a spread representation is its pooled
+                   counterpart: tokenized-spread builds the same network as tokenized (same
+                   parameters, same outputs), continuous-spread the same as continuous
+A representation without `build_discrete_embedding` refuses discrete actions by name.
+
 Environment-agnostic action layers (the paper's "the action embedding and action head shapes
 remain consistent across downstream tasks"). Two switches make every parameter of a spread
 codec independent of the task's act_dim, so `seqrl finetune --rebuild state ...` can keep it:
@@ -67,6 +80,23 @@ class ActionEmbedding(nn.Module):
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.linear(actions).unsqueeze(2)  # (B, T, 1, D)
+
+
+class OneHotActionEmbedding(nn.Module):
+    """A Discrete(n) action index as one token: the continuous baseline's linear embedding of the
+    one-hot action, Linear(n, D) (one learned row per action, plus a bias)."""
+
+    tokens_per_step = 1
+
+    def __init__(self, num_actions: int, dim: int) -> None:
+        super().__init__()
+        self.num_actions = num_actions
+        self.linear = nn.Linear(num_actions, dim)
+
+    def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        # tokens: (B, T, 1) action indices (the index tokenizer's ids), whatever dtype `actions` has.
+        one_hot = F.one_hot(tokens[..., 0], self.num_actions).to(self.linear.weight.dtype)  # (B, T, n)
+        return self.linear(one_hot).unsqueeze(2)  # (B, T, 1, D)
 
 
 class _FeatureTokenEmbedding(nn.Module):
@@ -159,6 +189,10 @@ class ActionRepresentation:
     pooled: bool = False  # several feature tokens pooled into one (--pool applies)
     feature_tables: bool = True  # has tables sized per action feature (--max-action-features applies)
     description: str = ""
+    # How a Discrete(n) action index is embedded, as one token (the shape's vocab_size is n,
+    # act_dim 1); None: this representation refuses discrete actions.
+    build_discrete_embedding: Callable[[EmbeddingShape], nn.Module] | None = None
+    discrete_note: str = ""  # what the representation is on discrete actions (train's log, the docs)
 
 
 REPRESENTATIONS: dict[str, ActionRepresentation] = {}
@@ -179,19 +213,33 @@ def representation(name: str) -> ActionRepresentation:
         raise ConfigError(f"unknown model {name!r}; choose from {', '.join(REPRESENTATIONS)}") from None
 
 
+def _one_hot(s: EmbeddingShape) -> nn.Module:
+    return OneHotActionEmbedding(s.vocab_size, s.dim)
+
+
+def _index_token(s: EmbeddingShape) -> nn.Module:
+    return ActionTokenizedSpreadEmbedding(s.vocab_size, 1, s.dim, index_embedding=False)  # one token, as pooled
+
+
 register_representation(ActionRepresentation(
     "continuous", lambda s: ActionEmbedding(s.act_dim, s.dim), tokenized=False, spread=False, feature_tables=False,
-    description="the baseline DT: one linear embedding of the whole continuous action"))
+    description="the baseline DT: one linear embedding of the whole continuous action",
+    build_discrete_embedding=_one_hot, discrete_note="a linear embedding of the one-hot action, cross-entropy head"))
 register_representation(ActionRepresentation(
     "tokenized", lambda s: ActionTokenizedEmbedding(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features, s.pool),
-    tokenized=True, spread=False, pooled=True, description="per-feature bin tokens pooled into one action token"))
+    tokenized=True, spread=False, pooled=True, description="per-feature bin tokens pooled into one action token",
+    build_discrete_embedding=_index_token, discrete_note="the action is one token of its n values, cross-entropy head"))
 register_representation(ActionRepresentation(
     "tokenized-spread",
     lambda s: ActionTokenizedSpreadEmbedding(s.vocab_size, s.act_dim, s.dim, s.index_embedding, s.max_features),
-    tokenized=True, spread=True, description="one bin token per action feature, generated feature by feature"))
+    tokenized=True, spread=True, description="one bin token per action feature, generated feature by feature",
+    build_discrete_embedding=_index_token,
+    discrete_note="one discrete feature is one token: the same network as tokenized"))
 register_representation(ActionRepresentation(
     "continuous-spread", lambda s: ActionSpreadEmbedding(s.act_dim, s.dim, s.max_features), tokenized=False, spread=True,
-    description="one continuous value per token (value * w + feature embedding)"))
+    description="one continuous value per token (value * w + feature embedding)",
+    build_discrete_embedding=_one_hot,
+    discrete_note="one discrete feature is one token: the same network as continuous (one-hot embedding)"))
 
 
 
@@ -316,9 +364,13 @@ class ActionCodec(nn.Module):
         max_features: int = 0,
         num_bins: int | None = None,
         pool: str = "mean",
+        num_actions: int | None = None,
     ) -> None:
         super().__init__()
         rep = representation(variant)
+        if num_actions is not None:
+            self._init_discrete(rep, dim, tokenizer, num_actions, pool)
+            return
         if (rep.tokenized or head == "categorical") and tokenizer is None:
             raise ValueError(f"variant {variant!r} with head {head!r} needs an action tokenizer")
         if shared_head and not rep.spread:
@@ -354,6 +406,23 @@ class ActionCodec(nn.Module):
         else:
             raise ValueError(f"unknown action head {head!r}")
         self.tokens_per_step: int = self.embedding.tokens_per_step
+
+    def _init_discrete(self, rep: ActionRepresentation, dim: int, tokenizer: TorchActionTokenizer | None,
+                       num_actions: int, pool: str) -> None:
+        """A Discrete(n) action: one token (the index tokenizer's), embedded as `rep` says, and a
+        cross-entropy head over the n actions."""
+        if rep.build_discrete_embedding is None:
+            raise ConfigError(f"--model {rep.name} has no form for Discrete({num_actions}) actions; choose from "
+                              f"{', '.join(n for n, r in REPRESENTATIONS.items() if r.build_discrete_embedding)}")
+        if tokenizer is None or tokenizer.action_dim != 1 or int(tokenizer.num_bins[0]) != num_actions:
+            raise ValueError(f"Discrete({num_actions}) actions need the index tokenizer of {num_actions} actions "
+                             "(ActionTokenizer.for_indices)")
+        self.tokenizer = tokenizer
+        self.max_features, self.stride, self.id_base = 0, None, None
+        self.representation = rep
+        self.embedding = rep.build_discrete_embedding(EmbeddingShape(num_actions, 1, dim, False, 0, pool))
+        self.head = CategoricalHead(dim, tokenizer, shared=False)
+        self.tokens_per_step = self.embedding.tokens_per_step
 
     def tokenize(self, actions: torch.Tensor) -> torch.Tensor | None:
         return None if self.tokenizer is None else self.tokenizer.encode(actions)
