@@ -168,3 +168,27 @@ def test_finetune_names_a_mismatched_action_space(tmp_path, data):
     result = finetune(tmp_path / "src", "tiny", steps=2, data=continuous, run_dir=tmp_path / "ft2", progress=False)
     assert result.config.head == "regression" and not result.spec.discrete
     assert math.isfinite(losses(tmp_path / "ft2")[-1])
+
+
+def test_sampled_decoding_acts_with_valid_indices(tmp_path, data):
+    result = train(discrete_config(tmp_path, "sample", model="tokenized", decode="sample", temperature=2.0, steps=4),
+                   dataset=data)
+    out = evaluate(result.model, result.spec, config=result.config, episodes=4, seed=0, progress=False)
+    assert all(1 <= r <= MAX_STEPS for r in out[0]["returns"])
+    n = 64
+    acted = result.model.eval().act(torch.zeros(n, 1, 1), torch.zeros(n, 1, 4), torch.zeros(n, 1, 1),
+                                    torch.zeros(n, 1, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    assert set(acted[:, 0].tolist()) == {0.0, 1.0}  # both actions drawn at temperature 2, nothing else
+
+
+def test_a_gpt2_initialised_dt_with_alignment_trains_and_resumes_on_discrete_actions(tiny_gpt2, tmp_path, data):
+    import dataclasses
+
+    cfg = discrete_config(tmp_path, "lm", model="tokenized", init=f"gpt2:{tiny_gpt2}", align_weight=0.1, align_clusters=8, steps=3,
+                          log_every=1, checkpoint_every=3)
+    first = train(cfg, dataset=data)
+    assert first.config.head == "categorical" and first.config.embed_dim == 16  # the GPT-2's width
+    terms = json.loads((tmp_path / "lm" / "metrics.jsonl").read_text().splitlines()[0])
+    assert math.isfinite(terms["loss/action"]) and math.isfinite(terms["loss/align"])
+    resumed = train(dataclasses.replace(cfg, steps=5, resume=True), dataset=data)
+    assert resumed.step == 5 and resumed.config.head == "categorical"
