@@ -231,6 +231,8 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         cfg = resolve_init(cfg)
     if dataset is None:
         dataset = family.load_data(cfg)
+    if payload is None:  # what the data decides (the DT's head on Discrete actions), recorded in config.json
+        cfg = family.settle(cfg, dataset)
     held_out = None
     if cfg.holdout_fraction:  # the same episodes on every resume: chosen with the run's seed
         dataset, held_out = family.holdout_split(cfg, dataset)

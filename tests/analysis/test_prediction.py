@@ -147,3 +147,13 @@ def test_seqrl_predict_compares_a_tt_and_an_ensemble_on_the_same_starts(tmp_path
     dt = train(tiny_config(tmp_path, run_dir=str(tmp_path / "dt"), dataset="linear", steps=2), dataset=data)
     with pytest.raises(ConfigError, match="does not predict states"):
         predict_runs([dt.run_dir], horizon=2, starts=2)
+
+
+def test_the_dynamics_ensemble_refuses_discrete_actions_by_name(tmp_path):
+    from seqrl.errors import ConfigError
+    from tests.helpers.discrete import cartpole_dataset
+
+    cfg = DynamicsConfig(dataset="cartpole", steps=2, batch_size=8, hidden_dim=8, n_layers=1, ensemble_size=2,
+                         progress=False, run_dir=str(tmp_path / "dyn"))
+    with pytest.raises(ConfigError, match=r"cartpole-tiny has Discrete\(2\) actions: the dynamics ensemble"):
+        train(cfg, dataset=cartpole_dataset(episodes=3))

@@ -28,7 +28,10 @@ How bins are chosen (the choices a user can observe):
   and `bins_per_feature` (|Q_i|) differs between features; the offsets use these real counts.
   A value that fills at least one whole quantile bin on its own (an "atom", such as the +-1 of a
   clipped action) additionally gets a bin of its own, [v, nextafter(v)), so it decodes to exactly
-  v instead of being averaged with its neighbours. Quantile bins that end up holding no training
+  v instead of being averaged with its neighbours.
+- A feature that holds the indices 0..n-1 of a Discrete(n) action (`index_features`) is not
+  binned: it gets exactly n bins, [k, k+1) decoding to k, so every index is its own token and
+  decodes to itself, whatever num_bins and the strategy are. Quantile bins that end up holding no training
   action are merged into their left neighbour. A constant feature gets a single bin. Hence
   1 <= bins_per_feature[i] <= num_bins, and every bin has positive width.
 - Edges are float32 (actions are float32 in every source), so numpy and torch compare the same
@@ -253,6 +256,7 @@ class ActionTokenizer:
         shared_range: bool = False,
         low: float | Sequence[float] | np.ndarray | None = None,
         high: float | Sequence[float] | np.ndarray | None = None,
+        index_features: Mapping[int, int] | None = None,
     ) -> "ActionTokenizer":
         """Fit one quantizer per feature to `actions` (N, d).
 
@@ -265,10 +269,14 @@ class ActionTokenizer:
             low, high: only for "uniform": the range to split, a number or one per feature (the
                 action space's bounds). Missing or infinite entries use the data's min/max.
                 Quantile bins are defined by the data alone and ignore them.
+            index_features: {feature: n} for features holding Discrete(n) indices 0..n-1: one
+                bin per index (`index_edges`), not binned (the TT's action column on discrete data).
         """
         _check_num_bins(num_bins)
         _check_strategy(strategy)
         data = _as_action_matrix(actions)
+        if index_features:
+            return cls._fit_with_indices(data, num_bins, strategy, shared_range, low, high, dict(index_features))
         if strategy == "quantile":
             edges = [_quantile_edges(data[:, i], num_bins) for i in range(data.shape[1])]
         else:
@@ -284,6 +292,40 @@ class ActionTokenizer:
             edges = [_uniform_edges(lows[i], highs[i], num_bins) for i in range(data.shape[1])]
         values = [_bin_values(data[:, i], e) for i, e in enumerate(edges)]
         return cls(edges, values, num_bins=num_bins, strategy=strategy, shared_range=shared_range)
+
+    @classmethod
+    def _fit_with_indices(cls, data: np.ndarray, num_bins: int, strategy: str, shared_range: bool,
+                          low: Any, high: Any, index_features: dict[int, int]) -> "ActionTokenizer":
+        """`fit` with the `index_features` columns given one bin per index, the others fitted as usual."""
+        d = data.shape[1]
+        for i, n in index_features.items():
+            if not 0 <= i < d:
+                raise ValueError(f"index feature {i} is not a feature of {d}-feature actions")
+            column = data[:, i]
+            if (column != np.round(column)).any() or column.min() < 0 or column.max() >= n:
+                raise ValueError(f"feature {i} must hold Discrete({n}) indices 0..{n - 1}")
+        others = [i for i in range(d) if i not in index_features]
+        fitted = None
+        if others:
+            pick = lambda bound: bound if bound is None or np.ndim(bound) == 0 else np.asarray(bound)[others]  # noqa: E731
+            fitted = cls.fit(data[:, others], num_bins, strategy=strategy, low=pick(low), high=pick(high))
+        edges, values = [], []
+        for i in range(d):
+            if i in index_features:
+                e = index_edges(index_features[i])
+                edges.append(e)
+                values.append(e[:-1])
+            else:
+                j = others.index(i)
+                edges.append(fitted.edges[j])
+                values.append(fitted.values[j])
+        return cls(edges, values, num_bins=num_bins, strategy=strategy, shared_range=shared_range)
+
+    @classmethod
+    def for_indices(cls, n: int) -> "ActionTokenizer":
+        """The tokenizer of one Discrete(n) action: token k is action index k (n tokens, no bins)."""
+        e = index_edges(n)
+        return cls([e], [e[:-1]], num_bins=max(2, int(n)), strategy="quantile")
 
     # ---------------------------------------------------------------------------- encoding
 
@@ -394,6 +436,13 @@ class ActionTokenizer:
                 f"{what} must have shape (..., {self.action_dim}): expected {self.action_dim} "
                 f"action features, got {array.shape[-1] if array.ndim else 0} (shape {array.shape})"
             )
+
+
+def index_edges(n: int) -> np.ndarray:
+    """Edges 0, 1, .., n of a Discrete(n) index feature: bin k is [k, k+1) and holds index k alone."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"a Discrete action space has a whole number n >= 1 of actions, got {n!r}")
+    return np.arange(int(n) + 1, dtype=np.float32)
 
 
 def _check_num_bins(num_bins: Any) -> None:

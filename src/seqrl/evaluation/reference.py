@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from seqrl.errors import ConfigError
-from seqrl.evaluation.rollout import check_spaces, env_kwargs_for, prepare_device, resolve_env_id, summarize
+from seqrl.evaluation.rollout import EnvActions, check_spaces, env_kwargs_for, prepare_device, resolve_env_id, summarize
 from seqrl.models.spec import DataSpec
 
 
@@ -41,11 +41,11 @@ def evaluate_sequential(
     model.eval()
     env = gym.make(env_id, **env_kwargs_for(max_episode_steps, env_kwargs, spec))
     try:
-        low, high = check_spaces(spec, env_id, env.observation_space, env.action_space)
+        env_actions = check_spaces(spec, env_id, env.observation_space, env.action_space)
         results = []
         for target in targets:
             generator = torch.Generator(device=device).manual_seed(int(seed))
-            episodes_run = [run_episode(model, spec, env, context_len, target, seed + i, device, low, high, generator) for i in range(episodes)]
+            episodes_run = [run_episode(model, spec, env, context_len, target, seed + i, device, env_actions, generator) for i in range(episodes)]
             returns, lengths = zip(*episodes_run)
             results.append(summarize(target, np.array(returns), np.array(lengths), spec, seed))
     finally:
@@ -62,8 +62,7 @@ def run_episode(
     target: float,
     seed: int,
     device: torch.device,
-    low: np.ndarray,
-    high: np.ndarray,
+    env_actions: EnvActions,
     generator: torch.Generator | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> tuple[float, int]:
@@ -89,9 +88,9 @@ def run_episode(
             torch.tensor(steps[window], device=device, dtype=torch.long).unsqueeze(0),
             generator=generator,
         )[0].float().cpu().numpy()
-        action = np.clip(action, low, high)
-        actions[-1] = action
-        obs, reward, terminated, truncated, _ = env.step(action)
+        action, observed = env_actions.to_env(action[None])
+        actions[-1] = observed[0].astype(np.float32)
+        obs, reward, terminated, truncated, _ = env.step(action[0])
         if on_step is not None:
             on_step()
         total += float(reward)

@@ -69,15 +69,69 @@ def env_kwargs_for(max_episode_steps: int | None, extra: dict[str, Any] | None, 
     return kwargs
 
 
-def check_spaces(spec: DataSpec, env_id: str, observation_space: Any, action_space: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Refuse an env whose shapes differ from the model's; the action bounds to clip to."""
-    obs_shape, act_shape = tuple(observation_space.shape or ()), tuple(getattr(action_space, "shape", None) or ())
+def _describe_space(space: Any) -> str:
+    name = type(space).__name__
+    if name == "Discrete":
+        return f"Discrete({int(space.n)})" + (f" starting at {int(space.start)}" if int(space.start) else "")
+    if name == "MultiDiscrete":
+        return f"MultiDiscrete({np.asarray(space.nvec).tolist()})"
+    return f"{name}{tuple(getattr(space, 'shape', None) or ())}"
+
+
+@dataclass(frozen=True)
+class EnvActions:
+    """How a policy's actions reach the environment: clipped into a Box's bounds, or, for a
+    Discrete(n) space, (len, 1) action indices passed as (len,) int64 (never clipped: an index
+    outside 0..n-1 is a policy's bug and raises)."""
+
+    low: np.ndarray | None = None  # (act_dim,) Box bounds; None for a Discrete space
+    high: np.ndarray | None = None
+    num_actions: int | None = None  # n of a Discrete(n) space
+
+    def neutral(self, n: int) -> np.ndarray:
+        """Actions for `n` sub-environments whose episodes have finished (stepped, never counted):
+        the middle of the Box, or action 0 of a Discrete space (valid in every one)."""
+        if self.num_actions is not None:
+            return np.zeros(n, np.int64)
+        return np.broadcast_to((self.low + self.high) / 2, (n, len(self.low))).astype(np.float32)
+
+    def to_env(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A policy's (len, act_dim) actions -> (what the envs step with, what the policy observes)."""
+        if self.num_actions is None:
+            chosen = np.clip(actions, self.low, self.high)
+            return chosen, chosen
+        actions = np.asarray(actions)
+        index = np.rint(actions).astype(np.int64) if actions.dtype.kind == "f" else actions.astype(np.int64)
+        if actions.shape[-1:] != (1,) or (index != actions).any() or (index < 0).any() or (index >= self.num_actions).any():
+            raise ValueError(f"a policy acting in a Discrete({self.num_actions}) space returned {actions.tolist()}; "
+                             f"expected (n, 1) whole action indices 0..{self.num_actions - 1}")
+        return index[:, 0], index
+
+
+def check_spaces(spec: DataSpec, env_id: str, observation_space: Any, action_space: Any) -> EnvActions:
+    """Refuse an env whose shapes or action space differ from the model's; how actions reach it."""
+    obs_shape = tuple(observation_space.shape or ())
+    space = type(action_space).__name__
+    if space == "MultiDiscrete":
+        raise ConfigError(f"{env_id} has {_describe_space(action_space)} actions: multi-dimensional discrete action "
+                          "spaces are not supported (Discrete(n) and Box are)")
+    trained = f"{spec.action_space} actions" if spec.discrete else f"act_dim={spec.act_dim}"
+    if spec.discrete or space == "Discrete":
+        same = (space == "Discrete" and spec.discrete and int(action_space.n) == spec.num_actions
+                and int(action_space.start) == 0)
+        if obs_shape != (spec.obs_dim,) or not same:
+            raise ConfigError(
+                f"{env_id} has observations {obs_shape} and {_describe_space(action_space)} actions, but the model was "
+                f"trained on {spec.dataset} with obs_dim={spec.obs_dim} and {spec.action_space} actions"
+            )
+        return EnvActions(num_actions=spec.num_actions)
+    act_shape = tuple(getattr(action_space, "shape", None) or ())
     if obs_shape != (spec.obs_dim,) or act_shape != (spec.act_dim,):
         raise ConfigError(
             f"{env_id} has observations {obs_shape} and actions {act_shape}, but the model was trained on "
-            f"{spec.dataset} with obs_dim={spec.obs_dim}, act_dim={spec.act_dim}"
+            f"{spec.dataset} with obs_dim={spec.obs_dim}, {trained}"
         )
-    return action_space.low.astype(np.float32), action_space.high.astype(np.float32)
+    return EnvActions(action_space.low.astype(np.float32), action_space.high.astype(np.float32))
 
 
 # --------------------------------------------------------------------------- results
@@ -221,14 +275,14 @@ def _evaluate(model: torch.nn.Module, spec: DataSpec, *, context_len: int | None
     model.eval()
     counter = None
     try:
-        low, high = check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
+        env_actions = check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
         if progress and on_step is None:
             counter = on_step = EpisodeProgress("evaluate", episodes * len(conditions))
         results = []
         for condition in conditions:
             policy = family.make_policy(model, spec, config, condition, settings=settings, device=device)
             record = EpisodeRecord(keep_observations=records is not None)
-            returns, lengths = rollout(policy, envs, seed, low, high, on_step, record)
+            returns, lengths = rollout(policy, envs, seed, env_actions, on_step, record)
             results.append(summarize(condition, returns, lengths, spec, seed, record.successes))
             if records is not None:
                 records.append(record)
@@ -263,8 +317,7 @@ def rollout(
     policy: Policy,
     envs: Any,
     seed: int,
-    low: np.ndarray,
-    high: np.ndarray,
+    env_actions: EnvActions,
     on_step: Callable[[int], None] | None = None,
     record: EpisodeRecord | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -272,9 +325,10 @@ def rollout(
     the episodes' successes (if the env reports them) and, if it keeps them, their observations."""
     n = envs.num_envs
     policy.reset(n, seed)
-    # An async vector env steps all sub-envs or none: finished ones get the middle of the action
-    # box and their results are ignored. A sync one steps only the live ones (`_step_live`).
-    actions = np.broadcast_to((low + high) / 2, (n, len(low))).astype(np.float32)
+    # An async vector env steps all sub-envs or none: finished ones get a neutral action (the
+    # middle of the action box, or action 0) and their results are ignored. A sync one steps
+    # only the live ones (`_step_live`).
+    actions = env_actions.neutral(n)
     returns = np.zeros(n, np.float64)
     lengths = np.zeros(n, np.int64)
     live = np.arange(n)
@@ -285,10 +339,11 @@ def rollout(
     if on_step is not None:
         on_step(len(live))
     while len(live):
-        chosen = np.clip(policy.act(live, obs[live], lengths[live]), low, high)  # (n_live, act_dim)
+        # (n_live, act_dim) clipped into the box, or (n_live,) indices and the (n_live, 1) observed
+        chosen, observed = env_actions.to_env(policy.act(live, obs[live], lengths[live]))
         actions[live] = chosen
         obs, rewards, terminations, truncations, step_success = _step_live(envs, live, actions, obs)
-        policy.observe(live, chosen, rewards[live])
+        policy.observe(live, observed, rewards[live])
         returns[live] += rewards[live]
         lengths[live] += 1
         if step_success is not None:

@@ -68,11 +68,11 @@ def record_episode(
     was_training = model.training
     model.eval()
     try:
-        low, high = check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
+        env_actions = check_spaces(spec, env_id, envs.single_observation_space, envs.single_action_space)
         family = family_of(config)
         condition = target if target is not None else family.conditions(config, spec, None)[0]
         policy = family.make_policy(model, spec, config, condition, settings=settings, device=device)
-        returns, lengths = rollout(policy, envs, seed, low, high,
+        returns, lengths = rollout(policy, envs, seed, env_actions,
                                    on_step=lambda live: frames.append(envs.envs[0].render()))
         episode_return, length = float(returns[0]), int(lengths[0])
         fps = float(envs.envs[0].metadata.get("render_fps", 30)) / frame_skip

@@ -35,10 +35,12 @@ class Policy(Protocol):
         """Start `n` episodes (sampling draws from a generator seeded with `seed`)."""
 
     def act(self, rows: np.ndarray, observations: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
-        """Actions (len(rows), act_dim) for raw observations (len(rows), obs_dim) at `timesteps`."""
+        """Actions (len(rows), act_dim) for raw observations (len(rows), obs_dim) at `timesteps`
+        (for a Discrete space: (len(rows), 1) action indices, integers or whole floats)."""
 
     def observe(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        """The actions the environments took (clipped) and the rewards they returned."""
+        """The actions the environments took (clipped into a Box; for a Discrete space the
+        (len(rows), 1) int64 indices) and the rewards they returned."""
 
 
 @dataclass
@@ -82,6 +84,12 @@ class Family:
         from seqrl.data.sources import load_dataset
 
         return load_dataset(cfg.dataset)
+
+    def settle(self, cfg: Any, dataset: Any) -> Any:
+        """`cfg` as a new run's training data settles it, before anything is built or written (the
+        DT's head on Discrete actions); a ConfigError for an option the data gives no meaning, or
+        data this family cannot model (e.g. an action space it does not take). Default: unchanged."""
+        return cfg
 
     def make_spec(self, cfg: Any, dataset: Any) -> Any:
         raise NotImplementedError

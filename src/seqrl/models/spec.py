@@ -3,6 +3,12 @@
 It is computed once from the training dataset, saved in every checkpoint, and used again at
 evaluation (normalising observations, scaling target returns) and to refuse data of another
 shape.
+
+The action space: continuous (a bounded Box, `action_low`/`action_high` per feature) unless
+`num_actions` is set, for `Discrete(num_actions)` actions: then act_dim is 1 (the action index's
+one column, as in `TrajectoryDataset`) and the bounds are empty. Specs written before discrete
+actions existed have no `num_actions` and load as continuous; a continuous spec is written
+without the field, exactly as before.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class DataSpec:
     # Keyword arguments the data's environment was made with (`seqrl collect --env-kwargs`), so
     # evaluation makes the same environment; None for the usual gymnasium defaults.
     env_kwargs: dict[str, Any] | None = None
+    # n for Discrete(n) actions (indices 0..n-1, act_dim 1, no bounds); None for continuous ones.
+    num_actions: int | None = None
 
     @classmethod
     def from_dataset(
@@ -58,6 +66,7 @@ class DataSpec:
         # Evaluation episodes may run longer than any in the data (up to the env's time limit);
         # leave room, and clamp beyond it.
         longest = int(dataset.episode_lengths.max())
+        discrete = dataset.discrete
         return cls(
             dataset=dataset.name,
             env_id=env_id,
@@ -66,17 +75,31 @@ class DataSpec:
             max_timestep=max_timestep or max(longest, 1000),
             state_mean=tuple(float(x) for x in dataset.observation_mean),
             state_std=tuple(float(x) for x in dataset.observation_std),
-            action_low=tuple(float(x) for x in dataset.action_low),
-            action_high=tuple(float(x) for x in dataset.action_high),
+            action_low=() if discrete else tuple(float(x) for x in dataset.action_low),
+            action_high=() if discrete else tuple(float(x) for x in dataset.action_high),
             rtg_scale=float(rtg_scale),
             targets=tuple(float(t) for t in targets),
             ref_min_score=ref_min,
             ref_max_score=ref_max,
             env_kwargs=dict(dataset.metadata["env_kwargs"]) if dataset.metadata.get("env_kwargs") else None,
+            num_actions=dataset.num_actions,
         )
 
+    @property
+    def discrete(self) -> bool:
+        """Whether the actions are indices of a Discrete(num_actions) space."""
+        return self.num_actions is not None
+
+    @property
+    def action_space(self) -> str:
+        """The action space in words, for messages: `Discrete(4)` or `Box(3)`."""
+        return f"Discrete({self.num_actions})" if self.discrete else f"Box({self.act_dim})"
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if values["num_actions"] is None:
+            del values["num_actions"]  # continuous: the layout every earlier seqrl wrote and reads
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "DataSpec":
@@ -95,7 +118,13 @@ class DataSpec:
         return ((observations - mean) / std).astype(np.float32)
 
     def check_compatible(self, dataset: TrajectoryDataset, what: str = "this checkpoint") -> None:
-        """Refuse data whose observation or action sizes differ from the model's."""
+        """Refuse data whose observation or action sizes, or action space, differ from the model's."""
+        if dataset.num_actions != self.num_actions:
+            theirs = f"Discrete({dataset.num_actions})" if dataset.discrete else f"Box({dataset.act_dim})"
+            raise CheckpointError(
+                f"{what} was trained on {self.dataset} ({self.env_id}) with {self.action_space} actions, but "
+                f"{dataset.name} ({dataset.metadata.get('env_id')}) has {theirs} actions"
+            )
         if (dataset.obs_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
             raise CheckpointError(
                 f"{what} was trained on {self.dataset} ({self.env_id}: obs_dim={self.obs_dim}, "

@@ -157,3 +157,12 @@ def test_seqrl_train_family_mtdt(tmp_path, minari_root, capsys):
     assert "run directory" in capsys.readouterr().out
     run = load_run(tmp_path / "cli")
     assert run.family == "mtdt" and [s.obs_dim for s in run.spec.tasks] == [4, 5]
+
+
+def test_a_discrete_task_is_refused_by_name(tmp_path):
+    from seqrl.errors import ConfigError
+    from tests.helpers.discrete import cartpole_dataset
+
+    data = MultiTaskData(["a", "cartpole"], [make_dataset(obs_dim=4, act_dim=3, name="a"), cartpole_dataset(episodes=3)])
+    with pytest.raises(ConfigError, match=r"cartpole has Discrete\(2\) actions: the multi-task DT"):
+        train(mt_config(tmp_path), dataset=data)

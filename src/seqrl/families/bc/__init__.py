@@ -8,7 +8,8 @@ reported like the DT and the TT:
 
 - artefacts: none (the policy reads normalised states and regresses raw actions);
 - model: `BCModel`, `history_len` states (zero-padded before the episode's start) -> action,
-  squashed into the action bounds with tanh, MSE loss;
+  squashed into the action bounds with tanh, MSE loss; on Discrete(n) actions, n logits and
+  cross-entropy, acting by the most likely action (the DT paper's Atari BC);
 - sampler: uniformly random transitions of the kept episodes (all, or the top `top_fraction`);
 - policy: keeps each episode's last `history_len` normalised states;
 - conditions: none (a BC policy is not conditioned on a return; results report target `-`);
@@ -71,7 +72,7 @@ class BCConfig(RunConfig):
 @dataclass
 class BCBatch:
     states: np.ndarray | torch.Tensor  # (B, H, obs_dim) normalised, zeros before the episode's start
-    actions: np.ndarray | torch.Tensor  # (B, act_dim) raw
+    actions: np.ndarray | torch.Tensor  # (B, act_dim) raw; Discrete: (B, 1) int64 indices
 
     def shard(self, rank: int, world: int) -> "BCBatch":
         """Process `rank`'s rows of the batch (seqrl.distributed: data-parallel training)."""
@@ -114,33 +115,46 @@ class BCSampler:
 
 # --------------------------------------------------------------------------- model
 class BCModel(nn.Module):
-    """The DT paper's MLPBCModel: flattened states -> [Linear, ReLU, Dropout] x n -> Linear -> tanh."""
+    """The DT paper's MLPBCModel: flattened states -> [Linear, ReLU, Dropout] x n -> Linear -> tanh.
+
+    On Discrete(n) actions the last Linear gives n logits (no tanh): cross-entropy, argmax."""
 
 
     def __init__(self, cfg: BCConfig, spec: Any) -> None:
         super().__init__()
         self.spec = spec
+        self.discrete = spec.discrete
         layers: list[nn.Module] = []
         width = cfg.history_len * spec.obs_dim
         for _ in range(cfg.n_layers):
             layers += [nn.Linear(width, cfg.hidden_dim), nn.ReLU(), nn.Dropout(cfg.dropout)]
             width = cfg.hidden_dim
-        layers.append(nn.Linear(width, spec.act_dim))
+        layers.append(nn.Linear(width, spec.num_actions if self.discrete else spec.act_dim))
         self.mlp = nn.Sequential(*layers)
+        if self.discrete:
+            return
         low = torch.tensor(spec.action_low, dtype=torch.float32)
         high = torch.tensor(spec.action_high, dtype=torch.float32)
         self.register_buffer("center", (high + low) / 2)
         self.register_buffer("half_range", (high - low) / 2)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """(B, H, obs_dim) normalised states -> (B, act_dim) actions inside the bounds."""
+        """(B, H, obs_dim) normalised states -> (B, act_dim) actions inside the bounds
+        (Discrete: (B, n) logits)."""
+        if self.discrete:
+            return self.mlp(states.flatten(1))
         return self.center + self.half_range * torch.tanh(self.mlp(states.flatten(1)))
 
     def loss_terms(self, batch: BCBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.discrete:
+            return F.cross_entropy(self(batch.states).float(), batch.actions[:, 0]), {}
         return F.mse_loss(self(batch.states).float(), batch.actions), {}
 
     @torch.no_grad()
     def act(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, act_dim) actions; Discrete: (B, 1) the most likely action indices."""
+        if self.discrete:
+            return self(states).argmax(-1, keepdim=True)
         return self(states)
 
     def param_groups(self, weight_decay: float) -> list[dict]:

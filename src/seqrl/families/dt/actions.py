@@ -29,6 +29,19 @@ Embeddings (names from Annett & Andersen):
 Heads: RegressionHead (MSE on the continuous action, the paper's) and CategoricalHead
 (cross-entropy over each feature's bins), each usable with every embedding.
 
+Discrete actions (`Discrete(n)`, one index per step): the action is ONE token of n values. The
+action tokenizer is the identity on indices (`ActionTokenizer.for_indices(n)`: token k is
+action k, no bins), the head is a CategoricalHead over the n actions (cross-entropy), and each
+representation says how it embeds the index (`build_discrete_embedding`):
+  continuous       OneHotActionEmbedding: the baseline's linear action embedding applied to the
+                   one-hot action (a Linear(n, D): an embedding row per action plus a bias)
+  tokenized        the token embedding of the index (an Embedding(n, D)); one feature, so
+                   pooling it is the identity
+  *-spread         one discrete feature is one token, so a spread representation is its pooled
+                   counterpart: tokenized-spread builds the same network as tokenized (same
+                   parameters, same outputs), continuous-spread the same as continuous
+A representation without `build_discrete_embedding` refuses discrete actions by name.
+
 Environment-agnostic action layers (the paper's "the action embedding and action head shapes
 remain consistent across downstream tasks"). Two switches make every parameter of a spread
 codec independent of the task's act_dim, so `seqrl finetune --rebuild state ...` can keep it:
@@ -47,6 +60,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from typing import Any
+
 from torch import nn
 
 from seqrl.data.tokenizer import TorchActionTokenizer
@@ -73,6 +88,23 @@ class ActionEmbedding(nn.Module):
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.linear(actions).unsqueeze(2)  # (B, T, 1, D)
+
+
+class OneHotActionEmbedding(nn.Module):
+    """A Discrete(n) action index as one token: the continuous baseline's linear embedding of the
+    one-hot action, Linear(n, D) (one learned row per action, plus a bias)."""
+
+    tokens_per_step = 1
+
+    def __init__(self, num_actions: int, dim: int) -> None:
+        super().__init__()
+        self.num_actions = num_actions
+        self.linear = nn.Linear(num_actions, dim)
+
+    def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        # tokens: (B, T, 1) action indices (the index tokenizer's ids), whatever dtype `actions` has.
+        one_hot = F.one_hot(tokens[..., 0], self.num_actions).to(self.linear.weight.dtype)  # (B, T, n)
+        return self.linear(one_hot).unsqueeze(2)  # (B, T, 1, D)
 
 
 class _FeatureTokenEmbedding(nn.Module):
@@ -148,6 +180,25 @@ class ActionSpreadEmbedding(nn.Module):
 
     def forward(self, actions: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         return self.value(actions.unsqueeze(-1)) + self.feature.weight[: actions.shape[-1]]  # (B, T, d, D)
+
+
+# Built-in embeddings of a Discrete(n) action index (named by the registry's built-in
+# representations, seqrl.families.dt.representations): one token of n values.
+def discrete_one_hot(s: EmbeddingShape) -> nn.Module:
+    return OneHotActionEmbedding(s.vocab_size, s.dim)
+
+
+def discrete_index_token(s: EmbeddingShape) -> nn.Module:
+    return ActionTokenizedSpreadEmbedding(s.vocab_size, 1, s.dim, index_embedding=False)  # one token, as pooled
+
+
+def build_named_or_callable(build: Any, shape: EmbeddingShape) -> nn.Module:
+    """A representation's embedding: its own factory, or a built-in named here (a class built
+    with `from_shape`, or one of the discrete builders above)."""
+    if not isinstance(build, str):
+        return build(shape)
+    named = globals()[build]
+    return named.from_shape(shape) if isinstance(named, type) else named(shape)
 
 
 # --------------------------------------------------------------------------- heads
@@ -271,9 +322,13 @@ class ActionCodec(nn.Module):
         max_features: int = 0,
         num_bins: int | None = None,
         pool: str = "mean",
+        num_actions: int | None = None,
     ) -> None:
         super().__init__()
         rep = representation(variant)
+        if num_actions is not None:
+            self._init_discrete(rep, dim, tokenizer, num_actions, pool)
+            return
         if (rep.tokenized or head == "categorical") and tokenizer is None:
             raise ValueError(f"variant {variant!r} with head {head!r} needs an action tokenizer")
         if shared_head and not rep.spread:
@@ -302,7 +357,7 @@ class ActionCodec(nn.Module):
         shape = EmbeddingShape(vocab, act_dim, dim, index_embedding, self.max_features, pool)
         build = self.representation.build_embedding
         # A built-in representation names its class here; a registered one brings its own factory.
-        self.embedding: nn.Module = globals()[build].from_shape(shape) if isinstance(build, str) else build(shape)
+        self.embedding: nn.Module = build_named_or_callable(build, shape)
         if head == "regression":
             self.head: nn.Module = RegressionHead(dim, act_dim, low, high, shared=shared_head)
         elif head == "categorical":
@@ -311,6 +366,23 @@ class ActionCodec(nn.Module):
         else:
             raise ValueError(f"unknown action head {head!r}")
         self.tokens_per_step: int = self.embedding.tokens_per_step
+
+    def _init_discrete(self, rep: ActionRepresentation, dim: int, tokenizer: TorchActionTokenizer | None,
+                       num_actions: int, pool: str) -> None:
+        """A Discrete(n) action: one token (the index tokenizer's), embedded as `rep` says, and a
+        cross-entropy head over the n actions."""
+        if rep.build_discrete_embedding is None:
+            raise ConfigError(f"--model {rep.name} has no form for Discrete({num_actions}) actions; choose from "
+                              f"{', '.join(n for n, r in REPRESENTATIONS.items() if r.build_discrete_embedding)}")
+        if tokenizer is None or tokenizer.action_dim != 1 or int(tokenizer.num_bins[0]) != num_actions:
+            raise ValueError(f"Discrete({num_actions}) actions need the index tokenizer of {num_actions} actions "
+                             "(ActionTokenizer.for_indices)")
+        self.tokenizer = tokenizer
+        self.max_features, self.stride, self.id_base = 0, None, None
+        self.representation = rep
+        self.embedding = build_named_or_callable(rep.build_discrete_embedding, EmbeddingShape(num_actions, 1, dim, False, 0, pool))
+        self.head = CategoricalHead(dim, tokenizer, shared=False)
+        self.tokens_per_step = self.embedding.tokens_per_step
 
     def tokenize(self, actions: torch.Tensor) -> torch.Tensor | None:
         return None if self.tokenizer is None else self.tokenizer.encode(actions)

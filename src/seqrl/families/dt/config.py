@@ -31,7 +31,8 @@ class TrainConfig(LMInitConfig):
     seqrl.families.dt.actions.REPRESENTATIONS)."""
     head: Literal["regression", "categorical"] = "regression"
     """Action head: regression (MSE on the continuous action, as in the paper) or categorical
-    (cross-entropy over each feature's action bins)."""
+    (cross-entropy over each feature's action bins). On Discrete(n) actions the head is
+    categorical, cross-entropy over the n actions (the run's config.json records it so)."""
     num_bins: int = 256
     """Bins per action feature for the tokenizer (the paper uses 100 to 3000)."""
     binning: Literal["quantile", "uniform"] = "quantile"
@@ -144,6 +145,48 @@ class TrainConfig(LMInitConfig):
     @property
     def uses_tokenizer(self) -> bool:
         return self.representation.tokenized or self.head == "categorical"
+
+    def for_discrete(self, num_actions: int, dataset: str = "the data") -> "TrainConfig":
+        """This config on Discrete(num_actions) actions: the head categorical (cross-entropy over the
+        actions); a ConfigError naming each flag that was set away from its default but has no
+        meaning for one discrete action token (binning, offsets, pooling, shared heads...)."""
+        rep = self.representation
+        space = f"Discrete({num_actions})"
+        if rep.build_discrete_embedding is None:
+            known = ", ".join(n for n, r in REPRESENTATIONS.items() if r.build_discrete_embedding)
+            raise ConfigError(f"--model {self.model} has no form for {dataset}'s {space} actions; choose from {known}")
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        refused = [f"{_as_flag(name, getattr(self, name))} ({why})"
+                   for name, why in DISCRETE_MEANINGLESS.items() if getattr(self, name) != defaults[name]]
+        if self.decode == "expectation":
+            refused.append("--decode expectation (the expected action index is not an action; use argmax or sample)")
+        if refused:
+            raise ConfigError(
+                f"{dataset} has {space} actions: each action is one token of its {num_actions} values, so these "
+                f"have no meaning: {'; '.join(refused)}")
+        return self if self.head == "categorical" else dataclasses.replace(self, head="categorical")
+
+
+def _as_flag(name: str, value: Any) -> str:
+    """A field as the command line sets it: `--num-bins 100`, `--no-token-offsets`."""
+    flag = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {value}"
+
+
+# Flags with no meaning for a Discrete(n) action (one token of n values), and why; refused by
+# `TrainConfig.for_discrete` when set away from their defaults (a default is what the user did
+# not choose, so a discrete run takes the same command line as a continuous one).
+DISCRETE_MEANINGLESS: dict[str, str] = {
+    "num_bins": "a discrete action is not binned: its token is its index",
+    "binning": "a discrete action is not binned: its token is its index",
+    "token_offsets": "one action token has one token range",
+    "action_index_embedding": "one action token has no feature index to tell apart",
+    "pool": "one action token: nothing to pool",
+    "spread_head": "one action token: there is one hidden state to read",
+    "max_action_features": "a discrete action is one feature, its vocabulary the task's n actions",
+}
 
 
 # Presets by task family (the dataset name's first part). CORL's DT settings for MuJoCo.

@@ -34,16 +34,31 @@ class DecisionTransformerFamily(Family):
     def window_tokens(self, cfg: TrainConfig, model: Any) -> int:
         return cfg.context_len * model.tokens_per_step  # (R, s, a) or one token per action feature
 
+    def settle(self, cfg: TrainConfig, dataset: Any) -> TrainConfig:
+        """On Discrete(n) actions: one action token, a categorical head, meaningless flags refused."""
+        if not dataset.discrete:
+            return cfg
+        settled = cfg.for_discrete(dataset.num_actions, dataset.name)
+        import sys
+
+        print(f"seqrl: {dataset.name} has Discrete({dataset.num_actions}) actions; --model {cfg.model}: "
+              f"{cfg.representation.discrete_note}", file=sys.stderr)
+        return settled
+
     def make_spec(self, cfg: TrainConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec
 
         return DataSpec.from_dataset(dataset, rtg_scale=cfg.rtg_scale, targets=cfg.targets)
 
     def fit_artefacts(self, cfg: TrainConfig, dataset: Any, spec: Any) -> Any:
-        """The action tokenizer, for tokenized variants and categorical heads (else None)."""
+        """The action tokenizer, for tokenized variants and categorical heads (else None); on
+        Discrete(n) actions, for every variant, the identity on the n indices (no bins)."""
+        from seqrl.data.tokenizer import ActionTokenizer
+
+        if spec.discrete:
+            return ActionTokenizer.for_indices(spec.num_actions)
         if not cfg.uses_tokenizer:
             return None
-        from seqrl.data.tokenizer import ActionTokenizer
 
         return ActionTokenizer.fit(
             dataset.actions, cfg.num_bins, strategy=cfg.binning, shared_range=not cfg.token_offsets,

@@ -28,6 +28,8 @@ class DecisionTransformer(nn.Module):
 
     def __init__(self, cfg: TrainConfig, spec: DataSpec, tokenizer: TorchActionTokenizer | None = None) -> None:
         super().__init__()
+        if spec.discrete:  # one action token of n values, a cross-entropy head (or a ConfigError naming a flag)
+            cfg = cfg.for_discrete(spec.num_actions, spec.dataset)
         self.spec = spec
         self.decode_mode = cfg.decode
         self.temperature = cfg.temperature
@@ -37,8 +39,9 @@ class DecisionTransformer(nn.Module):
         self.embed_timestep = nn.Embedding(spec.max_timestep + 1, dim)
         low = torch.tensor(spec.action_low, dtype=torch.float32)
         high = torch.tensor(spec.action_high, dtype=torch.float32)
-        # The middle of the action box: the placeholder for the action being generated in `act`.
-        self.register_buffer("action_center", (low + high) / 2, persistent=False)
+        # The middle of the action box (discrete: action 0): the placeholder for the action being
+        # generated in `act`, a valid action so that tokenizing it is well defined.
+        self.register_buffer("action_center", torch.zeros(1) if spec.discrete else (low + high) / 2, persistent=False)
         if cfg.max_action_features and spec.act_dim > cfg.max_action_features:
             from seqrl.errors import ConfigError
 
@@ -47,7 +50,7 @@ class DecisionTransformer(nn.Module):
         self.codec = ActionCodec(
             cfg.model, cfg.head, spec.act_dim, dim, low, high, tokenizer, cfg.action_index_embedding,
             shared_head=cfg.spread_head == "shared", max_features=cfg.max_action_features,
-            num_bins=cfg.num_bins, pool=cfg.pool,
+            num_bins=cfg.num_bins, pool=cfg.pool, num_actions=spec.num_actions,
         )
         self.tokens_per_step = 2 + self.codec.tokens_per_step
         self.embed_ln = nn.LayerNorm(dim)

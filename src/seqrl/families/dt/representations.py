@@ -45,6 +45,10 @@ class ActionRepresentation:
     pooled: bool = False  # several feature tokens pooled into one (--pool applies)
     feature_tables: bool = True  # has tables sized per action feature (--max-action-features applies)
     description: str = ""
+    # How a Discrete(n) action index is embedded, as one token (the shape's vocab_size is n,
+    # act_dim 1): a factory, or a built-in's name; None: this representation refuses discrete actions.
+    build_discrete_embedding: Callable[[EmbeddingShape], Any] | str | None = None
+    discrete_note: str = ""  # what the representation is on discrete actions (train's log, the docs)
 
 
 REPRESENTATIONS: dict[str, ActionRepresentation] = {}
@@ -69,13 +73,21 @@ def representation(name: str) -> ActionRepresentation:
 # built there (`ActionCodec`), so this module never imports torch.
 register_representation(ActionRepresentation(
     "continuous", "ActionEmbedding", tokenized=False, spread=False, feature_tables=False,
-    description="the baseline DT: one linear embedding of the whole continuous action"))
+    description="the baseline DT: one linear embedding of the whole continuous action",
+    build_discrete_embedding="discrete_one_hot",
+    discrete_note="a linear embedding of the one-hot action, cross-entropy head"))
 register_representation(ActionRepresentation(
     "tokenized", "ActionTokenizedEmbedding", tokenized=True, spread=False, pooled=True,
-    description="per-feature bin tokens pooled into one action token"))
+    description="per-feature bin tokens pooled into one action token",
+    build_discrete_embedding="discrete_index_token",
+    discrete_note="the action is one token of its n values, cross-entropy head"))
 register_representation(ActionRepresentation(
     "tokenized-spread", "ActionTokenizedSpreadEmbedding", tokenized=True, spread=True,
-    description="one bin token per action feature, generated feature by feature"))
+    description="one bin token per action feature, generated feature by feature",
+    build_discrete_embedding="discrete_index_token",
+    discrete_note="one discrete feature is one token: the same network as tokenized"))
 register_representation(ActionRepresentation(
     "continuous-spread", "ActionSpreadEmbedding", tokenized=False, spread=True,
-    description="one continuous value per token (value * w + feature embedding)"))
+    description="one continuous value per token (value * w + feature embedding)",
+    build_discrete_embedding="discrete_one_hot",
+    discrete_note="one discrete feature is one token: the same network as continuous (one-hot embedding)"))

@@ -180,6 +180,11 @@ def finetune_plan(payload: dict[str, Any], *, source: Path, dataset: str, train_
             overrides.setdefault("max_action_features", 0)
         if not new_rep.pooled:
             overrides.setdefault("pool", "mean")
+    source_actions = payload["spec"].get("num_actions")  # n of a Discrete(n) source, None for a Box one
+    if "action" in rebuild and source_actions is not None:
+        # The source's categorical head was its Discrete actions' (train settles it again on a
+        # discrete task); a rebuilt codec on continuous actions takes the default unless given.
+        overrides.setdefault("head", "regression")
     # The source's warm-up (CORL: 10k steps) can be as long as a whole fine-tune; cap it at a
     # tenth of the fine-tuning steps unless asked for.
     overrides.setdefault("warmup_steps", min(source_cfg.warmup_steps, max(1, steps // 10)))
@@ -232,6 +237,11 @@ def finetune_plan(payload: dict[str, Any], *, source: Path, dataset: str, train_
         source_tokenizer = tokenizer_from_payload(payload.get("tokenizer"))
 
         def make_artefacts(cfg: TrainConfig, dataset_: Any, spec: Any) -> Any:
+            if spec.num_actions != source_actions:
+                theirs = (f"Discrete({source_actions})" if source_actions is not None
+                          else f"Box({payload['spec']['act_dim']})")
+                raise ConfigError(f"the action layers are kept, but the source run has {theirs} actions and "
+                                  f"{dataset} has {spec.action_space}; add action to --rebuild")
             return keep_tokenizer(source_tokenizer, spec.act_dim, dataset)
 
     return FinetunePlan(cfg, prepare_model, make_artefacts, record)

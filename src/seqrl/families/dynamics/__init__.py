@@ -218,6 +218,10 @@ class DynamicsFamily(Family):
     def make_spec(self, cfg: DynamicsConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec
 
+        if dataset.discrete:
+            raise ConfigError(f"{dataset.name} has Discrete({dataset.num_actions}) actions: the dynamics ensemble "
+                              "reads continuous actions (a Box dataset)")
+
         return DataSpec.from_dataset(dataset, rtg_scale=1.0, targets=())
 
     def fit_artefacts(self, cfg: DynamicsConfig, dataset: Any, spec: Any) -> Any:

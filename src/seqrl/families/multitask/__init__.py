@@ -233,6 +233,10 @@ class MultiTaskFamily(Family):
         from seqrl.models.spec import DataSpec
 
         for name, dataset in zip(data.names, data.datasets):
+            if dataset.discrete:
+                raise ConfigError(f"{name} has Discrete({dataset.num_actions}) actions: the multi-task DT shares one "
+                                  "spread codec over continuous action features; train a discrete task with "
+                                  "`seqrl train --family dt`")
             if dataset.act_dim > cfg.max_action_features:
                 raise ConfigError(f"--max-action-features {cfg.max_action_features} is below {name}'s "
                                   f"{dataset.act_dim} action features")

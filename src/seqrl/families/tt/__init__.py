@@ -103,7 +103,10 @@ class TrajectoryTransformerFamily(Family):
     def fit_artefacts(self, cfg: TTConfig, dataset: Any, spec: Any) -> Any:
         from seqrl.families.tt.data import fit_discretizer, run_transitions
 
-        return fit_discretizer(run_transitions(dataset, cfg), cfg.num_bins, cfg.binning)
+        joined = run_transitions(dataset, cfg)
+        # The action column follows the state columns the run models (all, or a goal run's part).
+        return fit_discretizer(joined, cfg.num_bins, cfg.binning, num_actions=dataset.num_actions,
+                               action_column=joined.shape[1] - 3)
 
     def artefacts_to_payload(self, artefacts: Any) -> Any:
         from seqrl.data.tokenizer import tokenizer_to_payload

@@ -42,7 +42,8 @@ class TTConfig(LMInitConfig):
     model: Literal["tt"] = "tt"
     """The TT has one model (the name sweeps and reports use)."""
     num_bins: int = 100
-    """Bins per dimension of state, action, reward and value (the authors' N)."""
+    """Bins per dimension of state, action, reward and value (the authors' N). A Discrete(n) action
+    is not binned: its dimension has exactly n tokens, one per action."""
     binning: Literal["quantile", "uniform"] = "quantile"
     """Bin edges at data quantiles (the authors' code) or on a uniform grid (the paper)."""
     discount: float = 0.99

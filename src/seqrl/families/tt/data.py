@@ -13,6 +13,9 @@ Choices (the authors' code's, each an option on TTConfig):
   targets are masked out of the loss, which is normalised by the real tokens (the authors'
   averages over padded tokens too).
 
+On Discrete(n) actions the action is one dimension (m = 1) of n tokens, one per action index,
+never binned (`fit_discretizer`'s num_actions).
+
 The layout of one transition is `[s_0 .. s_{n-1}, a_0 .. a_{m-1}, r, V]` (T = n + m + 2 tokens),
 and token ids carry per-dimension offsets (`ActionTokenizer`, a per-feature discretizer over
 these T columns), so one embedding table serves every dimension.
@@ -80,9 +83,14 @@ def run_transitions(dataset: TrajectoryDataset, cfg: Any) -> np.ndarray:
                               rewards=not goal_conditioned)
 
 
-def fit_discretizer(joined: np.ndarray, num_bins: int, strategy: str) -> ActionTokenizer:
-    """One quantizer per column of `joined`, with per-column token offsets (bins never collapse)."""
-    return ActionTokenizer.fit(joined, num_bins, strategy=strategy, shared_range=False)
+def fit_discretizer(joined: np.ndarray, num_bins: int, strategy: str, *, num_actions: int | None = None,
+                    action_column: int | None = None) -> ActionTokenizer:
+    """One quantizer per column of `joined`, with per-column token offsets (bins never collapse).
+
+    With `num_actions` (Discrete(n) data) the action column `action_column` is not binned: it is
+    one token of n values, token k the action index k (`ActionTokenizer.fit`'s index_features)."""
+    index = {action_column: num_actions} if num_actions is not None else None
+    return ActionTokenizer.fit(joined, num_bins, strategy=strategy, shared_range=False, index_features=index)
 
 
 @dataclass
