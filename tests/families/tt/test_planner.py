@@ -247,3 +247,13 @@ def test_a_runs_own_planner_size_is_its_evaluations_default_and_flags_override_i
     assert (default.horizon, default.beam_width) == (15, 128)  # the authors' planner
     with pytest.raises(ConfigError, match="--eval-beam-width must be >= 1"):
         tiny_tt_config(eval_beam_width=0)
+
+
+def test_a_context_of_one_transition_is_refused_by_name():
+    """Cropped in whole transitions, a one-transition window empties when its transition completes."""
+    from seqrl.errors import ConfigError
+    from seqrl.families.tt.planner import planner_settings
+
+    with pytest.raises(ConfigError, match="--context-transitions must be >= 2"):
+        planner_settings("hopper-medium", 0.99, {"context_transitions": 1})
+    assert planner_settings("hopper-medium", 0.99, {"context_transitions": 2}).context_transitions == 2

@@ -72,6 +72,11 @@ class PlannerSettings:
             raise ConfigError(f"planner discount must be in (0, 1], got {self.discount}")
         if self.context_value not in ("planned", "zero"):
             raise ConfigError(f"unknown context value {self.context_value!r}; choose planned or zero")
+        if self.context_transitions < 2:
+            # The model sees context_transitions * T - 1 tokens, cropped in whole transitions:
+            # with 1, finishing the current transition crops the window to nothing.
+            raise ConfigError("--context-transitions must be >= 2: the model's window is cropped in whole "
+                              "transitions, and one transition's window is emptied as soon as it is complete")
         if self.replan_every > self.horizon:
             raise ConfigError(f"--replan-every ({self.replan_every}) cannot exceed --horizon ({self.horizon})")
 
