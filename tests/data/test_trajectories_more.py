@@ -44,3 +44,19 @@ def test_summary_by_hand(make_dataset):
     }
     assert make_dataset(lengths=(2,)).summary()["env_id"] is None
     assert ds.summary()["return_mean"] == pytest.approx(ds.episode_returns.mean())
+
+
+def test_default_targets_stay_at_or_below_the_best_return_on_negative_returns():
+    from seqrl.models.spec import DataSpec
+    from tests.helpers.dt import make_dataset
+
+    data = make_dataset(episodes=4)
+    best = float(data.episode_returns.max())
+    positive = DataSpec.from_dataset(data, rtg_scale=1.0, targets=None).targets
+    assert positive == pytest.approx((best, best - abs(best) / 2))
+    episodes = [{**e, "rewards": -np.abs(e["rewards"]) - 0.1} for e in data.episodes()]  # Acrobot-like returns
+    losing = TrajectoryDataset.from_episodes(episodes, metadata=data.metadata)
+    best = float(losing.episode_returns.max())
+    assert best < 0
+    negative = DataSpec.from_dataset(losing, rtg_scale=1.0, targets=None).targets
+    assert negative == pytest.approx((best, 1.5 * best))  # the second below the best, not above it

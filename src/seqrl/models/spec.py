@@ -62,7 +62,10 @@ class DataSpec:
         if targets is None:
             # No preset: aim at the best return in the data, and at half of it (CORL's pattern).
             best = float(dataset.episode_returns.max())
-            targets = (best, best / 2)
+            # The best return and one half of its size below it: best / 2 for a positive best (as
+            # before), and below the best, not above it, on a task of negative returns (Acrobot's -15
+            # gives -22.5, where -7.5 would ask for more than any episode got).
+            targets = (best, best - abs(best) / 2)
         # Evaluation episodes may run longer than any in the data (up to the env's time limit);
         # leave room, and clamp beyond it.
         longest = int(dataset.episode_lengths.max())

@@ -80,7 +80,8 @@ class TrainConfig(LMInitConfig):
     """Discount for returns-to-go."""
 
     targets: tuple[float, ...] | None = None
-    """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half)."""
+    """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half of it, taken below the best
+    when returns are negative)."""
 
     def __post_init__(self) -> None:
         if self.family != "dt" and type(self) is TrainConfig:  # (a subclass, e.g. the multi-task DT, checks its own)
