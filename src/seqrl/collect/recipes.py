@@ -85,6 +85,9 @@ class Recipe:
     # Policies whose best return is the reference expert return (non-D4RL tasks); default: the
     # sources' non-random policies.
     reference_policies: tuple[str, ...] = ()
+    # The policy whose mean return is the reference random return: uniform random actions, or a
+    # task's own notion of random behaviour (the graph's random walk).
+    reference_random: str = "random"
 
     @property
     def uses_zoo(self) -> bool:
@@ -184,6 +187,18 @@ def _maze_recipes() -> list[Recipe]:
     ]
 
 
+def _graph_recipes() -> list[Recipe]:
+    from seqrl.collect.graph import DEFAULT_TRANSITIONS, ENV_ID
+
+    # The DT paper's shortest-path data: random walks (a uniformly random neighbour each step)
+    # from uniformly random start nodes; the shortest-path policy is the reference expert and
+    # the random walk the reference random policy.
+    return [
+        Recipe("graph-random-walks", ENV_ID, (Source("random-walk"),), DEFAULT_TRANSITIONS,
+               "random walks from random start nodes", ("shortest-path",), reference_random="random-walk"),
+    ]
+
+
 def _all_recipes() -> dict[str, Recipe]:
     recipes = [
         *_mujoco_recipes(
@@ -201,6 +216,7 @@ def _all_recipes() -> dict[str, Recipe]:
         *_lunarlander_recipes(),
         *_lunarlander_discrete_recipes(),
         *_maze_recipes(),
+        *_graph_recipes(),
     ]  # fmt: skip
     return {r.name: r for r in recipes}
 
@@ -311,6 +327,10 @@ def make_policy(
         return WaypointController()
     if source.policy in ZOO_ALGOS:
         return load_zoo_policy(zoo, source.policy, env_id, env_kwargs=env_kwargs)
+    from seqrl.collect.graph import POLICIES as GRAPH_POLICIES, make_graph_policy
+
+    if source.policy in GRAPH_POLICIES:
+        return make_graph_policy(source.policy, env_id, seed=np.random.SeedSequence([seed, 0xA11]), env_kwargs=env_kwargs)
     raise ConfigError(f"unknown policy {source.policy!r} (random, heuristic, {', '.join(ZOO_ALGOS)})")
 
 
@@ -363,11 +383,15 @@ def _reference_returns(
             f"{recipe.name}: {recipe.env_id} has no D4RL reference returns, and the expert reference is the "
             "strongest non-random source: add a --policy other than random"
         )
-    env = gym.make(layout.env_id, **layout.env_kwargs)
-    try:
-        random_policy = RandomPolicy(env.action_space, seed=REFERENCE_SEED)
-    finally:
-        env.close()
+    if recipe.reference_random == "random":
+        env = gym.make(layout.env_id, **layout.env_kwargs)
+        try:
+            random_policy = RandomPolicy(env.action_space, seed=REFERENCE_SEED)
+        finally:
+            env.close()
+    else:
+        random_policy = make_policy(Source(recipe.reference_random), layout.env_id, zoo=zoo, seed=REFERENCE_SEED,
+                                    env_kwargs=layout.env_kwargs)
     low = evaluate_returns(layout.env_id, random_policy, episodes, seed=REFERENCE_SEED, env_kwargs=layout.env_kwargs)
     best, best_name = -np.inf, candidates[0]
     for name in candidates:
