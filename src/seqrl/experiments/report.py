@@ -137,12 +137,15 @@ def to_markdown(rows: list[dict[str, Any]], title: str = "Results") -> str:
 
 # ----------------------------------------------------------------------------- command
 def write_report(root: Path | str, out: Path | str | None = None, plots: bool = True,
-                 include_unfinished: bool = False, require_runs: bool = False) -> dict[str, Any]:
+                 include_unfinished: bool = False, require_runs: bool = False,
+                 effects_baseline: str | None = None) -> dict[str, Any]:
     """Write results.md, results.csv and the plots into `out` (default ROOT/report).
 
     Returns {"rows", "markdown", "files", "notes"}: notes say which unfinished runs were left out
     and which plots were skipped, and why. With `require_runs` (as `seqrl report` does), a root
-    with no run to report raises CheckpointError and writes nothing.
+    with no run to report raises CheckpointError and writes nothing. `effects_baseline`: also
+    write effects.md, every model against that one with a 95% bootstrap interval
+    (seqrl.experiments.effects).
     """
     root = Path(root)
     out = Path(out) if out else root / "report"
@@ -167,6 +170,16 @@ def write_report(root: Path | str, out: Path | str | None = None, plots: bool = 
     (out / "results.csv").write_text(to_csv(rows))
     files = [out / "results.md", out / "results.csv"]
     notes: list[str] = []
+    if effects_baseline is not None:
+        from seqrl.experiments.effects import effects, effects_markdown
+
+        compared = effects(groups, effects_baseline)
+        if not compared:
+            notes.append(f"--effects {effects_baseline}: no group of that model beside another model with the same "
+                         "experiment, dataset and options; no effects.md")
+        else:
+            (out / "effects.md").write_text(effects_markdown(compared))
+            files.append(out / "effects.md")
     if left_out:
         names = ", ".join(f"{r.run_dir.relative_to(root)} ({r.status})" for r in left_out)
         notes.append(f"left out {len(left_out)} unfinished or unreadable run(s) (--include-unfinished keeps the "
@@ -187,6 +200,7 @@ def report_command(
     out: str | None = None,
     plots: bool = True,
     include_unfinished: bool = False,
+    effects: str | None = None,
 ) -> None:
     """Tables (Markdown, CSV) of normalized scores, mean ± std over seeds, and plots (PNG).
 
@@ -195,10 +209,13 @@ def report_command(
         out: Where to write results.md, results.csv and the plots (default: RUNS_DIR/report).
         plots: Also draw the plots (learning curves, bins, binning, transfer).
         include_unfinished: Also report sweep runs still running, interrupted or failed (their curves stop early, their eval.json may be stale).
+        effects: A baseline model: also write effects.md, each other model's score minus the baseline's with a 95%
+            bootstrap interval over seeds, "not resolved" where the interval holds zero.
     """
     from seqrl.console import make_console
 
-    report = write_report(runs_dir, out, plots=plots, include_unfinished=include_unfinished, require_runs=True)
+    report = write_report(runs_dir, out, plots=plots, include_unfinished=include_unfinished, require_runs=True,
+                          effects_baseline=effects)
     print(report["markdown"])  # raw Markdown, to paste into notes and papers
     console = make_console()
     for note in report["notes"]:
