@@ -72,14 +72,11 @@ def make_four_rooms(render_mode: str | None = None, max_episode_steps: int = MAX
 
 
 def register_envs() -> None:
-    """Register seqrl's environments (the maze, and the other `seqrl/` tasks) with gymnasium (idempotent)."""
+    """Register the four-rooms maze with gymnasium (idempotent; seqrl.collect.envs registers every `seqrl/` task)."""
     import gymnasium as gym
 
     if ENV_ID not in gym.registry:
         gym.register(id=ENV_ID, entry_point="seqrl.collect.maze:make_four_rooms")  # a string: Minari stores the spec
-    from seqrl.collect.graph import register_envs as register_graph_envs  # seqrl's other tasks
-
-    register_graph_envs()
 
 
 def _wrapper_base() -> type:

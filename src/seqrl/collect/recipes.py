@@ -19,6 +19,9 @@ Policies (measured returns on the -v5 tasks are in docs/datasets.md):
 - LunarLander with discrete actions (`lunarlander-discrete-*`, on LunarLander-v3): the zoo's PPO
   agent is the expert, its DQN agent with epsilon-greedy 0.3 the medium (about half the
   expert's normalized return); the datasets store Discrete(4) actions.
+- Key-to-Door (`keydoor-random`, `keydoor-mixed`, on seqrl/DoorKey-5x5-v0): random walks, and
+  the scripted solver (`scripted`: key, pickup, door, toggle, goal) with epsilon-greedy noise;
+  see seqrl.collect.keydoor. The noise-free solver is the reference expert.
 
 Noise: for a task with Box actions it is Gaussian, std in action units (`ALGO:0.3`); for a task
 with Discrete actions it is epsilon-greedy, the probability of a uniformly random action
@@ -53,6 +56,7 @@ MUJOCO_DEFAULT_TRANSITIONS = 100_000
 LUNARLANDER_DEFAULT_TRANSITIONS = 50_000
 LUNARLANDER_DISCRETE_DEFAULT_TRANSITIONS = 50_000
 MAZE_DEFAULT_TRANSITIONS = 100_000  # about 1000 goal-reaching episodes (D4RL maze2d has 1M)
+KEYDOOR_DEFAULT_TRANSITIONS = 50_000  # about 220 random walks of 250 steps (seqrl.collect.keydoor)
 # Reference returns for non-D4RL tasks: this many episodes each of the random and expert policy,
 # with this fixed seed (independent of the collection seed, so references are comparable).
 REFERENCE_EPISODES = 20
@@ -63,7 +67,7 @@ REFERENCE_SEED = 1_000_000
 class Source:
     """One behaviour policy in a recipe."""
 
-    policy: str  # "random", "heuristic", "waypoint", or a zoo algorithm ("sac", "tqc", "ppo", "dqn", ...)
+    policy: str  # "random", "heuristic", "waypoint", "scripted" (Key-to-Door), or a zoo algorithm ("sac", "tqc", "ppo", "dqn", ...)
     noise_std: float = 0.0  # Box actions: Gaussian action noise, in action units (clipped to the bounds)
     share: float = 1.0  # fraction of the recipe's transitions (normalised over the sources)
     epsilon: float = 0.0  # Discrete actions: probability of a uniformly random action (epsilon-greedy)
@@ -199,6 +203,13 @@ def _graph_recipes() -> list[Recipe]:
     ]
 
 
+def _keydoor_recipes() -> list[Recipe]:
+    from seqrl.collect.keydoor import keydoor_recipes
+
+    return [Recipe(name, env_id, tuple(Source(**s) for s in sources), KEYDOOR_DEFAULT_TRANSITIONS, description,
+                   ("scripted",)) for name, env_id, sources, description in keydoor_recipes()]
+
+
 def _all_recipes() -> dict[str, Recipe]:
     recipes = [
         *_mujoco_recipes(
@@ -217,6 +228,7 @@ def _all_recipes() -> dict[str, Recipe]:
         *_lunarlander_discrete_recipes(),
         *_maze_recipes(),
         *_graph_recipes(),
+        *_keydoor_recipes(),
     ]  # fmt: skip
     return {r.name: r for r in recipes}
 
@@ -240,8 +252,8 @@ def parse_source(text: str, discrete: bool = False) -> Source:
 
     policy, _, noise = text.strip().partition(":")
     policy = policy.strip().lower()
-    if policy not in ("random", "heuristic", "waypoint", *ZOO_ALGOS):
-        raise ConfigError(f"--policy {text!r}: unknown policy {policy!r} (random, heuristic, waypoint, "
+    if policy not in ("random", "heuristic", "waypoint", "scripted", *ZOO_ALGOS):
+        raise ConfigError(f"--policy {text!r}: unknown policy {policy!r} (random, heuristic, waypoint, scripted, "
                           f"{', '.join(ZOO_ALGOS)})")
     if not noise:
         return Source(policy)
@@ -272,7 +284,7 @@ def env_action_spec(env_id: str, env_kwargs: dict[str, Any] | None = None) -> An
     from seqrl.collect.policies import action_spec
 
     if env_id.startswith("seqrl/"):
-        from seqrl.collect.maze import register_envs
+        from seqrl.collect.envs import register_envs
 
         register_envs()
     try:
@@ -325,6 +337,10 @@ def make_policy(
         if env_id != ENV_ID:
             raise ConfigError(f"the waypoint controller drives {ENV_ID} only, not {env_id}")
         return WaypointController()
+    if source.policy == "scripted":
+        from seqrl.collect.keydoor import scripted_policy
+
+        return scripted_policy(env_id)
     if source.policy in ZOO_ALGOS:
         return load_zoo_policy(zoo, source.policy, env_id, env_kwargs=env_kwargs)
     from seqrl.collect.graph import POLICIES as GRAPH_POLICIES, make_graph_policy
@@ -578,7 +594,8 @@ def collect_command(
     Args:
         recipe: Dataset to build: {hopper,halfcheetah,walker2d}-{random,medium,expert,medium-expert,mixed},
             lunarlander-{random,medium,expert,medium-expert} or (Discrete actions)
-            lunarlander-discrete-{random,medium,expert,medium-expert,mixed}. Leave out with --env.
+            lunarlander-discrete-{random,medium,expert,medium-expert,mixed}, keydoor-{random,mixed}
+            (Key-to-Door, seqrl.collect.keydoor). Leave out with --env.
         env: A task without a recipe (a gymnasium id, e.g. Ant-v5, Swimmer-v5, Acrobot-v1); needs --policy.
         policy: With --env, the sources, mixed in equal shares: zoo algorithms (sac, tqc, ppo, a2c,
             trpo, ars; dqn, qrdqn for Discrete actions), random or heuristic, each with optional
@@ -615,8 +632,8 @@ def collect_command(
     else:
         import gymnasium as gym
 
-        if env.startswith("seqrl/"):  # seqrl's own tasks (the maze) are registered on first use
-            from seqrl.collect.maze import register_envs
+        if env.startswith("seqrl/"):  # seqrl's own tasks (the maze, Key-to-Door) are registered on first use
+            from seqrl.collect.envs import register_envs
 
             register_envs()
         try:

@@ -90,7 +90,7 @@ def make_vector_env(
     if vectorization not in ("sync", "async"):
         raise ConfigError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
     if env_id.startswith("seqrl/"):
-        from seqrl.collect.maze import register_envs
+        from seqrl.collect.envs import register_envs
 
         register_envs()
     try:

@@ -50,8 +50,8 @@ def resolve_env_id(spec: DataSpec, env_id: str | None = None) -> str:
         )
     import gymnasium as gym
 
-    if env_id.startswith("seqrl/"):  # seqrl's own environments (the four-rooms maze)
-        from seqrl.collect.maze import register_envs
+    if env_id.startswith("seqrl/"):  # seqrl's own environments (the maze, Key-to-Door)
+        from seqrl.collect.envs import register_envs
 
         register_envs()
     try:
