@@ -116,3 +116,16 @@ def _safetensors_header(path) -> dict:
     raw = path.read_bytes()
     size = int.from_bytes(raw[:8], "little")
     return json.loads(raw[8:8 + size])
+
+
+def test_config_json_holds_what_acting_needs_beside_the_config(tmp_path):
+    from seqrl.families import config_from_dict
+
+    result = trained(tmp_path, model="tokenized")
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    acting = saved["acting"]
+    assert acting["family"] == "dt" and acting["artefacts_key"] == "tokenizer"
+    assert acting["spec"]["state_mean"] == pytest.approx(list(result.spec.state_mean))
+    assert acting["spec"]["targets"] == list(result.spec.targets) and acting["spec"]["act_dim"] == result.spec.act_dim
+    assert len(acting["artefacts"]["edges"]) == result.spec.act_dim  # the action tokenizer's bins, per feature
+    assert config_from_dict(saved) == result.config  # the record is not a config field

@@ -102,7 +102,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]):
-        """The config a config.json or checkpoint holds (written by any seqrl version of this family)."""
+        """The config a config.json or checkpoint holds (written by any seqrl version of this family).
+        config.json's "acting" record (seqrl.model_files.acting_record) is not a config field."""
+        values = {k: v for k, v in values.items() if k != "acting"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

@@ -1,7 +1,11 @@
 """A run directory's self-contained model: `model.safetensors`, and `README.md`, its model card.
 
+The run's `config.json` holds, beside the training config, an "acting" record: the spaces, the
+state normalisation, the target returns and the action tokenizer's edges, as plain JSON
+(`acting_record`; fixed before training starts, so it is written once).
+
 `model.safetensors` holds the weights (safetensors: no pickle, nothing executes on load) and, in
-the file's own header, everything else needed to act:
+the file's own header, everything else needed to act, again, so that the file alone suffices:
 - the family tag and the config;
 - the DataSpec: observation and action spaces, state normalisation, target returns, return scale;
 - the fitted artefacts (the DT's action tokenizer with its bin edges, the TT's discretizer); their
@@ -61,6 +65,30 @@ def _join_artefacts(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(value, list):
         return [_join_artefacts(v, tensors) for v in value]
     return value
+
+
+ACTING_KEY = "acting"  # config.json's record of what acting needs (beside the config's fields)
+
+
+def _jsonable(value: Any) -> Any:
+    """Artefacts as plain JSON: tensors and arrays as nested lists."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().tolist()
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def acting_record(*, family: str, spec: dict[str, Any], artefacts_key: str, artefacts: Any) -> dict[str, Any]:
+    """What config.json says acting needs, beside the training config: the family, the DataSpec
+    (spaces, state normalisation, target returns, return scale) and the fitted artefacts (the
+    action tokenizer's bin edges and values), as plain JSON. Fixed before the first step: a run
+    writes it once, and the weights (model.safetensors) are the only thing training changes."""
+    return {"family": family, "spec": spec, "artefacts_key": artefacts_key, "artefacts": _jsonable(artefacts)}
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:

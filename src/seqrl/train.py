@@ -27,7 +27,7 @@ from seqrl.distributed import Processes, check_batch, device_for, rank_seed
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import config_from_dict, family_of
 from seqrl.loading import build_model
-from seqrl.model_files import write_model_card, write_model_file
+from seqrl.model_files import ACTING_KEY, acting_record, write_model_card, write_model_file
 from seqrl.models.spec import DataSpec
 from seqrl.progress import Progress, StepTimeEstimate
 from seqrl.validation import warmup_warning
@@ -304,7 +304,11 @@ def _train(cfg: RunConfig, *, dataset: TrajectoryDataset | None, prepare_model: 
         metrics = writer = None
         if processes.main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run_dir / CONFIG_FILE, cfg.to_dict())
+            write_json_atomic(run_dir / CONFIG_FILE, {  # the config, and what acting needs (fixed from here on)
+                **cfg.to_dict(),
+                ACTING_KEY: acting_record(family=family.tag, spec=spec.to_dict(), artefacts_key=family.artefacts_key,
+                                          artefacts=family.artefacts_to_payload(artefacts)),
+            })
             write_json_atomic(run_dir / METADATA_FILE, {
                 **environment_metadata(str(device)),
                 "spec": spec.to_dict(),
