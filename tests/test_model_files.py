@@ -129,3 +129,28 @@ def test_config_json_holds_what_acting_needs_beside_the_config(tmp_path):
     assert acting["spec"]["targets"] == list(result.spec.targets) and acting["spec"]["act_dim"] == result.spec.act_dim
     assert len(acting["artefacts"]["edges"]) == result.spec.act_dim  # the action tokenizer's bins, per feature
     assert config_from_dict(saved) == result.config  # the record is not a config field
+
+
+def test_seqrl_load_acts_with_action_indices_on_a_discrete_run(tmp_path):
+    """A Discrete(n) run: the policy hands back an index, as the evaluation loop gives its envs one."""
+    from tests.helpers.discrete import ENV_ID as CARTPOLE, MAX_STEPS, cartpole_dataset
+
+    result = train(tiny_config(tmp_path, run_dir=str(tmp_path / "cartpole"), num_bins=256, targets=(40.0,), rtg_scale=0.05, steps=20,
+                               checkpoint_every=20), dataset=cartpole_dataset())
+    reference = evaluate(result.model, result.spec, config=result.config, episodes=1, seed=4, progress=False)[0]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(result.run_dir / MODEL_FILE, alone / MODEL_FILE)
+    policy = seqrl.load(alone)
+    env = gym.make(CARTPOLE, max_episode_steps=MAX_STEPS)
+    obs, _ = env.reset(seed=4)
+    policy.reset()
+    total, done = 0.0, False
+    while not done:
+        action = policy.act(obs)
+        assert isinstance(action, np.integer) and 0 <= action < 2
+        obs, reward, terminated, truncated, _ = env.step(action)
+        policy.observe(reward)
+        total += reward
+        done = terminated or truncated
+    assert total == reference["return_mean"]
