@@ -103,7 +103,17 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]):
         """The config a config.json or checkpoint holds (written by any seqrl version of this family).
-        config.json's "acting" record (seqrl.model_files.acting_record) is not a config field."""
+        config.json's "acting" record (seqrl.model_files.acting_record) is not a config field.
+
+        A family may override this to give a field missing from a stored config the value runs
+        were trained with before the field existed (TTConfig: value tokens visible). A NEW run's
+        config built from option values (a sweep spec's) must not get those: use from_options."""
+        return cls.from_options(values)
+
+    @classmethod
+    def from_options(cls, values: dict[str, Any]):
+        """A new run's config from option values (a sweep spec's run, a dict of flags): every field
+        not given takes today's default. Lists become tuples, as JSON stores them."""
         values = {k: v for k, v in values.items() if k != "acting"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from seqrl.errors import ConfigError
 from seqrl.experiments.report import write_report
 from seqrl.experiments.spec import expand
 from seqrl.experiments.sweep import run_sweep
+from seqrl.families.tt.config import TTConfig
 
 from .conftest import TINY_DEFAULTS
 
@@ -31,6 +33,10 @@ def test_a_sweep_trains_dt_and_tt_rows_and_reports_them_side_by_side(tmp_path, t
     cfg = tt_run.config(tmp_path)
     assert cfg.family == "tt" and cfg.sequence_length == 3 and cfg.embed_dim == 16
     assert not hasattr(cfg, "context_len")  # the DT-only defaults are left out of TT runs
+    # a new run takes today's defaults, not those a stored config of an older seqrl implies: the
+    # sweep once built configs as if read back from disk, and every sweep TT saw its value tokens
+    assert cfg.mask_values is True and cfg == TTConfig.from_options(dataclasses.asdict(cfg))
+    assert TTConfig.from_dict({k: v for k, v in dataclasses.asdict(cfg).items() if k != "mask_values"}).mask_values is False
     assert tt_run.eval_settings == PLANNER and sweep.by_name[f"main/{pole}/continuous/s0"].eval_settings is None
     result = run_sweep(sweep, tmp_path / "out", workers=1, threads=1)
     assert sorted(result.names("done")) == sorted(r.name for r in sweep.runs)

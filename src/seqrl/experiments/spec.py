@@ -116,7 +116,9 @@ class RunSpec:
         if isinstance(init, str) and ":@" in init:  # another run of this sweep: its directory under the output root
             kind, name = init.split(":@", 1)
             overrides["init"] = f"{kind}:{Path(output_root) / name}"
-        return family.config_class.from_dict({
+        # from_options, not from_dict: a field the spec leaves out takes today's default, not the
+        # value a stored config of an older seqrl implies (a TT's values would be left visible).
+        return family.config_class.from_options({
             **overrides, "dataset": self.dataset, "model": self.model, "seed": self.seed,
             "family": family.tag, "run_dir": str(Path(output_root) / self.name), "resume": True,
         })
