@@ -135,6 +135,16 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
         for m in ("tokenized-spread", "continuous-spread"):
             add("C3", f"{exp}, {m}, agnostic codec, action layers kept: embeddings − all layers",
                 welch(summary(A, exp, d, m, "ft-all,rebuild=state"), summary(A, exp, d, m, "ft-embeddings,rebuild=state")))
+    for task in ("hopper", "walker2d"):
+        for m in ("tokenized-spread", "continuous-spread"):
+            add("C3", f"{task}-medium, {m}, agnostic codec: multi-task − single-task (3× the trunk updates)",
+                welch(summary(A, "source", f"{task}-medium", m),
+                      summary(A, "multitask", f"{task}-medium@hopper-medium+halfcheetah-medium+walker2d-medium", f"mt-{m}")))
+    for m in ("tokenized-spread", "continuous-spread"):
+        for mode in ("ft-embeddings", "ft-all"):
+            add("C3", f"lunarlander-medium, {m}, {mode}: from multi-task − from hopper source",
+                welch(summary(A, "transfer-hopper-lunarlander", "lunarlander-medium", m, f"{mode},rebuild=state"),
+                      summary(A, "transfer-multitask-lunarlander", "lunarlander-medium", m, f"{mode},rebuild=state")))
     add("C3", "transfer-halfcheetah-hopper, tokenized-spread, agnostic codec: all layers − from scratch (2× updates)",
         welch(summary(A, "source", "hopper-medium", "tokenized-spread"),
               summary(A, "transfer-halfcheetah-hopper", "hopper-medium", "tokenized-spread", "ft-all,rebuild=state")))

@@ -71,3 +71,8 @@ def test_every_effect_in_the_results_verdict_table_comes_from_verdicts_md():
     committed = _committed(RESULTS / "verdicts.md")
     for effect in effects:
         assert effect in committed, effect
+
+
+def test_the_prediction_table_regenerates_from_predict_json():
+    out = _run("predict_tables.py", "docs/results/predict/hopper-medium", "docs/results/predict/walker2d-medium")
+    assert out == _committed(RESULTS / "predict" / "predict_tables.md")
