@@ -129,12 +129,23 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
     add("C2", "halfcheetah-medium: continuous-spread wide-3x − pooled continuous (rerun machine)",
         welch(summary(R, "dt-bc-halfcheetah", "halfcheetah-medium", "continuous"),
               summary(R, "halfcheetah-spread", "halfcheetah-medium", "continuous-spread", "wide-3x")))
+    for m in ("tokenized", "tokenized-spread"):
+        for bins in (100, 300, 1000, 3000):
+            add("bins", f"hopper-medium, {m}, {bins} bins: uniform − quantile edges",
+                welch(summary(P, "bins", "hopper-medium", m, f"num_bins={bins},binning=quantile"),
+                      summary(P, "bins", "hopper-medium", m, f"num_bins={bins},binning=uniform")))
     for exp, d in (("transfer-hopper-walker2d", "walker2d-medium"), ("transfer-halfcheetah-hopper", "hopper-medium")):
         add("C3", f"{exp}, tokenized-spread, per-feature codec: embeddings − all layers",
             welch(summary(P, exp, d, "tokenized-spread", "ft-all"), summary(P, exp, d, "tokenized-spread", "ft-embeddings")))
         for m in ("tokenized-spread", "continuous-spread"):
             add("C3", f"{exp}, {m}, agnostic codec, action layers kept: embeddings − all layers",
                 welch(summary(A, exp, d, m, "ft-all,rebuild=state"), summary(A, exp, d, m, "ft-embeddings,rebuild=state")))
+    for m in ("tokenized-spread", "continuous-spread"):
+        add("C3", f"hopper-medium, {m}, from scratch: agnostic codec − per-feature codec (two machines)",
+            welch(summary(P, "main", "hopper-medium", m), summary(A, "source", "hopper-medium", m)))
+    add("C3", "transfer-halfcheetah-hopper, tokenized-spread, all layers: agnostic codec kept − per-feature codec rebuilt",
+        welch(summary(P, "transfer-halfcheetah-hopper", "hopper-medium", "tokenized-spread", "ft-all"),
+              summary(A, "transfer-halfcheetah-hopper", "hopper-medium", "tokenized-spread", "ft-all,rebuild=state")))
     for task in ("hopper", "walker2d"):
         for m in ("tokenized-spread", "continuous-spread"):
             add("C3", f"{task}-medium, {m}, agnostic codec: multi-task − single-task (3× the trunk updates)",
