@@ -130,6 +130,13 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
         welch(summary(R, "dt-bc-halfcheetah", "halfcheetah-medium", "continuous"),
               summary(R, "halfcheetah-spread", "halfcheetah-medium", "continuous-spread", "wide-3x")))
     for m in ("tokenized", "tokenized-spread"):
+        for task in ("hopper", "halfcheetah", "walker2d"):
+            d = f"{task}-medium"
+            add("ablation", f"{d}, {m}: per-feature offsets (main) − shared range (no-offset)",
+                welch(summary(P, "ablations", d, m, "no-offset"), summary(P, "main", d, m)))
+            add("ablation", f"{d}, {m}: shared range + action-index − shared range",
+                welch(summary(P, "ablations", d, m, "no-offset"), summary(P, "ablations", d, m, "action-index")))
+    for m in ("tokenized", "tokenized-spread"):
         for bins in (100, 300, 1000, 3000):
             add("bins", f"hopper-medium, {m}, {bins} bins: uniform − quantile edges",
                 welch(summary(P, "bins", "hopper-medium", m, f"num_bins={bins},binning=quantile"),
