@@ -15,6 +15,7 @@ from seqrl.data.sampler import ContextSampler
 from seqrl.data.sources import load_dataset, save_dataset
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import DatasetError
+from tests.conftest import make_trajectory_dataset
 from tests.helpers.images import SIDE, image_dataset, image_episodes
 
 
@@ -70,8 +71,13 @@ def test_an_image_dataset_has_no_per_pixel_statistics():
     data = image_dataset(episodes=2)
     with pytest.raises(DatasetError, match="not normalised per pixel"):
         data.observation_mean
-    with pytest.raises(DatasetError, match="image datasets are not concatenated"):
-        TrajectoryDataset.concatenate([data, data])
+    joined = TrajectoryDataset.concatenate([data, image_dataset(episodes=3, seed=5)])
+    other = image_dataset(episodes=3, seed=5)
+    assert joined.num_episodes == 5 and joined.image
+    assert np.array_equal(joined.observations[data.num_transitions:], other.observations[:])
+    assert np.array_equal(joined.final_observations[2], other.final_observations[0])
+    with pytest.raises(DatasetError, match=r"different observations: image \(4, 36, 36\), vector \(3,\)"):
+        TrajectoryDataset.concatenate([data, make_trajectory_dataset()])
 
 
 def test_minari_keeps_frames_uint8_on_disk_and_reads_them_back_compactly(minari_root):

@@ -103,6 +103,17 @@ class FrameStore:
         # one (a vector family's normalisation) should have refused image observations by name.
         raise DatasetError("image observations are kept as a FrameStore; this code path takes vector observations")
 
+    @staticmethod
+    def concatenate(stores: list["FrameStore"], finals: list["FrameStore | None"]) -> tuple["FrameStore", "FrameStore | None"]:
+        """Several datasets' stores in one (their frames joined once, indices shifted), and their
+        final-observation stores (each on its dataset's frames) likewise; None if any lacks them."""
+        frames = np.concatenate([s.frames for s in stores])
+        offsets = np.cumsum([0] + [len(s.frames) for s in stores[:-1]])
+        joined = FrameStore(frames, np.concatenate([s.index + o for s, o in zip(stores, offsets)]), stores[0].shape)
+        if any(f is None or f.frames is not s.frames for f, s in zip(finals, stores)):
+            return joined, None
+        return joined, FrameStore(frames, np.concatenate([f.index + o for f, o in zip(finals, offsets)]), stores[0].shape)
+
     def take(self, rows: np.ndarray) -> "FrameStore":
         """The store of steps `rows` only, sharing the frames (no copy of them)."""
         return FrameStore(self.frames, self.index[rows], self.shape)

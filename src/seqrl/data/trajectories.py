@@ -258,8 +258,9 @@ class TrajectoryDataset:
         """Episodes of several datasets in one (e.g. D4RL's medium-expert = medium + expert)."""
         if not datasets:
             raise DatasetError("concatenate: no datasets given")
-        if any(d.image for d in datasets):
-            raise DatasetError("concatenate: image datasets are not concatenated (each keeps its own frame store)")
+        if len({(d.image, d.observation_shape) for d in datasets}) != 1:
+            shapes = sorted({("image " if d.image else "vector ") + str(d.observation_shape) for d in datasets})
+            raise DatasetError(f"concatenate: datasets have different observations: {', '.join(shapes)}")
         dims = {(d.obs_dim, d.act_dim) for d in datasets}
         if len(dims) != 1:
             raise DatasetError(f"concatenate: datasets have different (obs_dim, act_dim): {sorted(dims)}")
@@ -272,15 +273,21 @@ class TrajectoryDataset:
             merged["action_space"] = discrete_action_space(datasets[0].num_actions)
         offsets = np.cumsum([0] + [d.num_transitions for d in datasets[:-1]])
         finals = [d.final_observations for d in datasets]
+        if datasets[0].image:
+            observations, final = FrameStore.concatenate([d.observations for d in datasets], finals)
+            finals = [final]
+        else:
+            observations = np.concatenate([d.observations for d in datasets])
         return cls(
-            observations=np.concatenate([d.observations for d in datasets]),
+            observations=observations,
             actions=np.concatenate([d.actions for d in datasets]),
             rewards=np.concatenate([d.rewards for d in datasets]),
             terminations=np.concatenate([d.terminations for d in datasets]),
             truncations=np.concatenate([d.truncations for d in datasets]),
             episode_starts=np.concatenate([d.episode_starts + o for d, o in zip(datasets, offsets)]),
             metadata=merged,
-            final_observations=None if any(f is None for f in finals) else np.concatenate(finals),
+            final_observations=None if any(f is None for f in finals) else (
+                finals[0] if datasets[0].image else np.concatenate(finals)),
         )
 
     # ------------------------------------------------------------------ sizes
