@@ -62,6 +62,9 @@ def export_run(
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"--out {out} is not empty; pass --overwrite to replace what an earlier export wrote there")
     run = load_run(run_dir, "cpu")
+    if getattr(run.spec, "image", False):
+        raise ConfigError(f"seqrl export: {run_dir} was trained on image observations {run.spec.obs_shape}; the "
+                          "exported runners read vector observations (load the run with seqrl.load instead)")
     family = get_family(run.family)
     exported = family.export_policy(run, decode)  # a family that cannot be exported refuses here, by name
     if format not in family.exports:

@@ -13,8 +13,7 @@ the guard refuses only what cannot fit.
 from __future__ import annotations
 
 import os
-
-import torch
+from typing import Any
 
 
 def activation_bytes(batch: int, tokens: int, width: int, layers: int, heads: int, bytes_per_number: int = 4) -> int:
@@ -23,11 +22,20 @@ def activation_bytes(batch: int, tokens: int, width: int, layers: int, heads: in
     return int(layers * per_layer_numbers * bytes_per_number)
 
 
-def available_bytes(device: torch.device) -> int | None:
+def available_bytes(device: Any) -> int | None:
     """Memory a step may use: free GPU memory on CUDA, MemAvailable on Linux; None if unknown."""
     if device.type == "cuda":
+        import torch
+
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
+    return available_memory()
+
+
+def available_memory() -> int | None:
+    """Host memory free for new allocations: MemAvailable on Linux (what the kernel can give without
+    swapping), else the free pages; None if unknown. Image datasets are checked against it before
+    they are loaded (seqrl.data.frames.check_fits)."""
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:

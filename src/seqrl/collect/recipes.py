@@ -297,13 +297,15 @@ def env_action_spec(env_id: str, env_kwargs: dict[str, Any] | None = None) -> An
         env.close()
 
 
-def custom_recipe(env_id: str, policies: tuple[str, ...] | list[str], name: str | None = None) -> Recipe:
-    """A recipe for any task: equal shares of the sources `policies` names ('ALGO[:noise]')."""
+def custom_recipe(env_id: str, policies: tuple[str, ...] | list[str], name: str | None = None,
+                  env_kwargs: dict[str, Any] | None = None) -> Recipe:
+    """A recipe for any task: equal shares of the sources `policies` names ('ALGO[:noise]'); the env
+    is made with `env_kwargs` to read its action space (seqrl/Atari-v0 needs its game)."""
     from seqrl.data.scores import task_family
 
     if not policies:
         raise ConfigError("--env needs at least one --policy ALGO[:noise] (e.g. --policy ppo sac:0.3 random)")
-    discrete = env_action_spec(env_id).discrete
+    discrete = env_action_spec(env_id, env_kwargs).discrete
     sources = tuple(parse_source(p, discrete=discrete) for p in policies)
     if name is None:
         name = "-".join([task_family(env_id), *(_source_label(s) for s in sources)])
@@ -537,7 +539,11 @@ def build_dataset(
         metadata["env_kwargs"] = layout.env_kwargs
     dataset = TrajectoryDataset.concatenate(parts, metadata=metadata)
     ref_min = ref_max = None
-    if recipe.needs_reference_returns:
+    published = _published_reference(layout.env_id, layout.env_kwargs)
+    if recipe.needs_reference_returns and published is not None:  # an Atari game's random and gamer returns
+        ref_min, ref_max = published
+        dataset.metadata.update(ref_min_score=ref_min, ref_max_score=ref_max)
+    elif recipe.needs_reference_returns:
         reference_episodes = REFERENCE_EPISODES if reference_episodes is None else reference_episodes
         ref_min, ref_max, expert = _reference_returns(
             recipe, reference_episodes, policies=shared, layout=layout, zoo=zoo_dir
@@ -547,6 +553,18 @@ def build_dataset(
             reference_expert=expert,
         )
     return dataset, {"ref_min_score": ref_min, "ref_max_score": ref_max, "extra_metadata": {"collected_by": "seqrl collect"}}
+
+
+def _published_reference(env_id: str, env_kwargs: dict[str, Any] | None) -> tuple[float, float] | None:
+    """Reference returns a table gives for this env and its kwargs (seqrl.data.scores: an Atari
+    game's random and professional-gamer returns), or None: then they are measured."""
+    from seqrl.data.scores import reference_returns
+    from seqrl.errors import DatasetError
+
+    try:
+        return reference_returns(env_id, {"env_kwargs": env_kwargs or {}})
+    except DatasetError:
+        return None
 
 
 def _parse_env_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
@@ -640,10 +658,11 @@ def collect_command(
             gym.spec(env)
         except gym.error.Error as exc:
             raise ConfigError(f"unknown environment {env!r}: {exc}") from exc
-        spec = custom_recipe(env, policy, name)
     kwargs = _parse_env_kwargs(env_kwargs)
-    if kwargs:
-        _check_env_kwargs(spec.env_id, kwargs)
+    if kwargs:  # before the recipe, which makes the env with them
+        _check_env_kwargs(spec.env_id if recipe is not None else env, kwargs)
+    if recipe is None:
+        spec = custom_recipe(env, policy, name, kwargs or None)
     dataset_id = dataset_id_for(spec.name)
     existing = datasets_root() / dataset_id
     if existing.exists() and not overwrite:

@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 
 from seqrl.data.scores import normalized_score, reference_returns
+from seqrl.data.frames import check_fits, check_image_shape, estimated_bytes, image_shape_of
 from seqrl.data.trajectories import TrajectoryDataset, discrete_action_space
 from seqrl.errors import DatasetError
 from seqrl.paths import datasets_root
@@ -137,7 +138,8 @@ def save_dataset(
                 dataset_id=dataset_id,
                 buffer=list(_episode_buffers(dataset)),
                 env=None,
-                observation_space=gym.spaces.Box(-np.inf, np.inf, (dataset.obs_dim,), np.float32),
+                observation_space=(gym.spaces.Box(0, 255, dataset.observation_shape, np.uint8) if dataset.image
+                                   else gym.spaces.Box(-np.inf, np.inf, (dataset.obs_dim,), np.float32)),
                 action_space=_action_space(seqrl_meta, dataset),
                 algorithm_name=str(seqrl_meta.get("policy", "seqrl")),
                 author="seqrl",
@@ -338,6 +340,11 @@ def _to_trajectories(minari_dataset: Any) -> TrajectoryDataset:
     obs_space, act_space = minari_dataset.observation_space, minari_dataset.action_space
     if not isinstance(obs_space, gym.spaces.Box):
         raise DatasetError(f"{dataset_id}: observation space {obs_space} is not supported (only flat Box spaces are)")
+    image = image_shape_of(obs_space.shape, obs_space.dtype)  # uint8 frames: kept as such, compactly
+    if image is not None:
+        check_image_shape(image, dataset_id)
+        # Refused before any frame is read, with the estimate (seqrl.data.frames).
+        check_fits(estimated_bytes(int(raw["total_steps"]), image), dataset_id)
     discrete = _check_action_space(dataset_id, act_space)
     meta: dict[str, Any] = dict(raw.get(SEQRL_METADATA_KEY) or {})
     meta.setdefault("source", "minari")
@@ -358,17 +365,19 @@ def _to_trajectories(minari_dataset: Any) -> TrajectoryDataset:
         meta["action_high"] = act_space.high.tolist() if finite else None
     meta["name"] = dataset_id
     meta["dataset_id"] = dataset_id
-    episodes = [
+    # Image episodes are read one at a time (a generator) and compressed as they come.
+    episodes = (
         {
-            "observations": np.asarray(ep.observations).reshape(len(ep) + 1, -1),
+            "observations": (np.asarray(ep.observations, np.uint8) if image is not None
+                             else np.asarray(ep.observations).reshape(len(ep) + 1, -1)),
             "actions": np.asarray(ep.actions).reshape(len(ep), -1),
             "rewards": ep.rewards,
             "terminations": ep.terminations,
             "truncations": ep.truncations,
         }
         for ep in minari_dataset.iterate_episodes()
-    ]
-    return TrajectoryDataset.from_episodes(episodes, metadata=meta)
+    )
+    return TrajectoryDataset.from_episodes(episodes if image is not None else list(episodes), metadata=meta)
 
 
 def _check_action_space(dataset_id: str, space: Any) -> bool:

@@ -22,7 +22,7 @@ class Batch:
     """A batch of context windows. Shapes for B windows of K steps."""
 
     returns_to_go: np.ndarray | torch.Tensor  # (B, K, 1) scaled returns-to-go
-    states: np.ndarray | torch.Tensor  # (B, K, obs_dim) normalised observations
+    states: np.ndarray | torch.Tensor  # (B, K, obs_dim) normalised observations; images: (B, K, *obs_shape) uint8
     actions: np.ndarray | torch.Tensor  # (B, K, act_dim) raw actions: float32, or int64 indices (B, K, 1) for Discrete data
     timesteps: np.ndarray | torch.Tensor  # (B, K) int64 position in the episode
     mask: np.ndarray | torch.Tensor  # (B, K) bool, False on padding
@@ -51,6 +51,9 @@ class ContextSampler:
 
     Observations are normalised with `state_mean`/`state_std` (default: the dataset's own) and
     returns-to-go multiplied by `rtg_scale`, once, up front; sampling is then pure gathering.
+    Image observations are neither normalised nor copied: each batch gathers its uint8 stacks
+    from the dataset's FrameStore, so nothing bigger than one batch of frames is ever made here
+    (and nothing in float: the model's encoder scales them).
     """
 
     def __init__(
@@ -67,13 +70,17 @@ class ContextSampler:
             raise ValueError(f"context_len must be >= 1, got {context_len}")
         self.dataset = dataset
         self.context_len = context_len
-        mean = dataset.observation_mean if state_mean is None else np.asarray(state_mean, np.float32)
-        std = dataset.observation_std if state_std is None else np.asarray(state_std, np.float32)
         # Padded copies with one zero row at the end: out-of-episode positions gather that row,
         # so padding needs no extra masking pass.
         n = dataset.num_transitions
-        self._states = np.zeros((n + 1, dataset.obs_dim), np.float32)
-        self._states[:n] = (dataset.observations - mean) / std
+        if dataset.image:
+            self._images = dataset.observations
+        else:
+            self._images = None
+            mean = dataset.observation_mean if state_mean is None else np.asarray(state_mean, np.float32)
+            std = dataset.observation_std if state_std is None else np.asarray(state_std, np.float32)
+            self._states = np.zeros((n + 1, dataset.obs_dim), np.float32)
+            self._states[:n] = (dataset.observations - mean) / std
         # The dataset's dtype: float32, or int64 indices for Discrete data (padding is index 0, masked).
         self._actions = np.zeros((n + 1, dataset.act_dim), dataset.actions.dtype)
         self._actions[:n] = dataset.actions
@@ -88,9 +95,14 @@ class ContextSampler:
         positions = starts[:, None] + self._offsets[None, :]  # (B, K)
         mask = positions < self._episode_end[starts][:, None]  # (B, K)
         index = np.where(mask, positions, self.dataset.num_transitions)  # padding -> zero row
+        if self._images is not None:
+            states = self._images[np.minimum(index, self.dataset.num_transitions - 1)]  # (B, K, *shape) uint8
+            states[~mask] = 0  # padding, as the vector rows' zero row
+        else:
+            states = self._states[index]
         return Batch(
             returns_to_go=self._rtg[index],
-            states=self._states[index],
+            states=states,
             actions=self._actions[index],
             timesteps=self._timesteps[index],
             mask=mask,

@@ -1,7 +1,9 @@
 """Normalized score = 100 * (return - random) / (expert - random).
 
 D4RL's reference returns are used for the MuJoCo tasks D4RL covers (whatever the gymnasium
-version suffix: the -v5 tasks keep the -v2 layouts); every other task takes the random and
+version suffix: the -v5 tasks keep the -v2 layouts), the random and professional-gamer returns
+for the Atari games of the Decision Transformer paper (`seqrl/Atari-v0` with its `game`); every
+other task takes the random and
 expert returns measured when its dataset was collected and stored in the dataset's metadata
 (`ref_min_score` / `ref_max_score`, Minari's names).
 """
@@ -23,6 +25,27 @@ D4RL_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
 }
 
 
+# (random, professional gamer) returns of the Atari games the Decision Transformer paper reports,
+# keyed by ALE's game name: the table DeepMind's dqn_zoo (atari_data.py) and rliable use, random
+# and human scores as in Mnih et al. 2015 (Nature) and its successors (Breakout's gamer score is
+# 30.5 there; the Nature table has 31.8). The DT paper normalises with these (its Table 1: "100
+# represents a professional gamer and 0 a random policy").
+ATARI_REFERENCE_RETURNS: dict[str, tuple[float, float]] = {
+    "Breakout": (1.7, 30.5),
+    "Qbert": (163.9, 13455.0),
+    "Pong": (-20.7, 9.3),
+    "Seaquest": (68.4, 42054.7),
+}
+ATARI_ENV_ID = "seqrl/Atari-v0"  # seqrl.collect.atari's env; the game is its `game` keyword
+
+
+def atari_reference_returns(game: str) -> tuple[float, float] | None:
+    """(random, gamer) returns of an Atari game (ALE's name, any case), or None if not in the table."""
+    names = {name.lower(): name for name in ATARI_REFERENCE_RETURNS}
+    name = names.get(str(game).lower())
+    return None if name is None else ATARI_REFERENCE_RETURNS[name]
+
+
 def task_family(env_id: str) -> str:
     """'Hopper-v5' -> 'hopper', 'hopper-medium-v2' -> 'hopper', 'LunarLanderContinuous-v3' -> 'lunarlandercontinuous'."""
     base = env_id.split("/")[-1].lower()
@@ -34,6 +57,10 @@ def reference_returns(env_id: str | None, metadata: Mapping[str, Any] | None = N
     if env_id and task_family(env_id) in D4RL_REFERENCE_RETURNS:
         return D4RL_REFERENCE_RETURNS[task_family(env_id)]
     metadata = metadata or {}
+    if env_id == ATARI_ENV_ID and (metadata.get("env_kwargs") or {}).get("game"):
+        atari = atari_reference_returns(metadata["env_kwargs"]["game"])
+        if atari is not None:
+            return atari
     low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
     if low is None or high is None:
         raise DatasetError(

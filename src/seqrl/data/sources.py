@@ -1,8 +1,8 @@
 """Where datasets come from: one resolver for every name a user may type, and `seqrl datasets`.
 
-The readers and writers live in `seqrl.data.d4rl` (D4RL HDF5 files) and
-`seqrl.data.minari_io` (Minari's format, which seqrl also writes); this module re-exports
-them so callers need one import.
+The readers and writers live in `seqrl.data.d4rl` (D4RL HDF5 files), `seqrl.data.dqn_replay`
+(the DQN-replay Atari checkpoints) and `seqrl.data.minari_io` (Minari's format, which seqrl also
+writes); this module re-exports them so callers need one import.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from seqrl.data.d4rl import HDF5_SUFFIXES, load_d4rl_hdf5, resolve_d4rl_path
+from seqrl.data.dqn_replay import PREFIX as DQN_REPLAY_PREFIX, load_dqn_replay
 from seqrl.data.minari_io import (
     dataset_id_for,
     list_datasets,
@@ -38,6 +39,7 @@ def load_dataset(name: str | os.PathLike) -> TrajectoryDataset:
     """Load a dataset from whatever the user typed, trying in this order:
 
     - `d4rl:NAME`: a D4RL HDF5 file under `d4rl_root()` (or a path);
+    - `dqn-replay:PATH[:CKPTS]`: a DQN-replay Atari `replay_logs` folder (seqrl.data.dqn_replay);
     - an existing path: an `.hdf5`/`.h5` file is read as D4RL, a folder as a Minari dataset;
     - a Minari id with a version (`ns/name-v0`, `name-v2`) under `datasets_root()`;
     - a bare seqrl name (`hopper-medium` -> `seqrl/hopper-medium-v0`), or a namespaced id
@@ -49,6 +51,8 @@ def load_dataset(name: str | os.PathLike) -> TrajectoryDataset:
     text = str(name)
     if text.startswith("d4rl:"):
         return load_d4rl_hdf5(text)
+    if text.startswith(DQN_REPLAY_PREFIX):
+        return load_dqn_replay(text)
     path = Path(text).expanduser()
     if path.exists():
         if path.is_file() and path.suffix in HDF5_SUFFIXES:

@@ -14,6 +14,11 @@ Action spaces. A dataset's actions are continuous unless its metadata says other
   action bounds: `action_low`/`action_high` refuse it rather than offer [0, n-1] as if the
   indices were a continuous quantity.
 Multi-dimensional discrete spaces (`MultiDiscrete`) are not supported.
+
+Observations are (N, obs_dim) float32 vectors, or uint8 images ((C, H, W) frame stacks or (H, W)
+frames) kept in a `FrameStore` (seqrl.data.frames): each frame once, stacks rebuilt by index, so a
+1M-frame Atari dataset takes 7 GB rather than 28 GB. `dataset.image` says which; indexing an image
+dataset's `observations` returns uint8 arrays, and image observations have no mean or std.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from seqrl.data.frames import FrameStore, FrameStoreBuilder, image_shape_of
 from seqrl.errors import DatasetError
 
 # Actions a hair outside the space (float round-off, or a float64 policy clipped in float32)
@@ -78,7 +84,8 @@ class TrajectoryDataset:
     def __post_init__(self) -> None:
         name = self.metadata.get("name", "dataset")
         n_actions = _declared_action_space(self.metadata, name)
-        self.observations = np.asarray(self.observations, dtype=np.float32)
+        if not self.image:
+            self.observations = np.asarray(self.observations, dtype=np.float32)
         self.actions = (
             np.asarray(self.actions, dtype=np.float32) if n_actions is None else _action_indices(self.actions, n_actions, name)
         )
@@ -86,14 +93,14 @@ class TrajectoryDataset:
         self.terminations = np.asarray(self.terminations).astype(bool).reshape(-1)
         self.truncations = np.asarray(self.truncations).astype(bool).reshape(-1)
         self.episode_starts = np.asarray(self.episode_starts, dtype=np.int64).reshape(-1)
-        if self.observations.ndim == 1:
+        if self.observations.ndim == 1:  # (a FrameStore's ndim is 1 + the image's)
             self.observations = self.observations[:, None]
         if self.actions.ndim == 1:
             self.actions = self.actions[:, None]
         n = len(self.observations)
         if n == 0 or len(self.episode_starts) == 0:
             raise DatasetError(f"{name}: the dataset is empty (no transitions)")
-        if self.observations.ndim != 2 or self.actions.ndim != 2:
+        if (self.observations.ndim != 2 and not self.image) or self.actions.ndim != 2:
             raise DatasetError(
                 f"{name}: observations and actions must be 2-D (steps, features), got shapes "
                 f"{self.observations.shape} and {self.actions.shape}"
@@ -108,13 +115,17 @@ class TrajectoryDataset:
             raise DatasetError(
                 f"{name}: episode_starts must begin at 0 and strictly increase below {n}"
             )
-        for key in ("observations", "actions", "rewards"):
+        for key in ("actions", "rewards") if self.image else ("observations", "actions", "rewards"):
             values = getattr(self, key)
             bad = ~np.isfinite(values)
             if bad.any():
                 index = int(np.argwhere(bad)[0][0])
                 raise DatasetError(f"{name}: {key} contain NaN or inf (first at step {index})")
-        if self.final_observations is not None:
+        if self.final_observations is not None and self.image:
+            if not isinstance(self.final_observations, FrameStore) or len(self.final_observations) != len(starts):
+                raise DatasetError(f"{name}: an image dataset's final_observations must be a FrameStore of one "
+                                   f"observation per episode ({len(starts)})")
+        elif self.final_observations is not None:
             self.final_observations = np.asarray(self.final_observations, dtype=np.float32)
             if self.final_observations.shape != (len(starts), self.obs_dim):
                 raise DatasetError(
@@ -166,11 +177,10 @@ class TrajectoryDataset:
         """
         metadata = dict(metadata or {})
         name = metadata.get("name", "dataset")
-        if len(episodes) == 0:
-            raise DatasetError(f"{name}: the dataset is empty (no episodes)")
         obs, acts, rews, terms, truncs, finals, starts = [], [], [], [], [], [], []
         total = 0
         have_finals = True
+        builder: FrameStoreBuilder | None = None  # image observations: compressed episode by episode
         for i, ep in enumerate(episodes):
             for key in ("observations", "actions", "rewards"):
                 if key not in ep:
@@ -203,6 +213,14 @@ class TrajectoryDataset:
                     raise DatasetError(
                         f"{name}: length mismatch in episode {i}: {len(arr)} {key} for {t} actions"
                     )
+            if i == 0 and image_shape_of(o.shape[1:], o.dtype) is not None:
+                builder = FrameStoreBuilder(o.shape[1:], name)
+            if builder is not None:
+                # Compressed now, so that a generator of episodes never has every stack in memory.
+                with_final = np.concatenate([o, np.asarray(finals[-1])[None]]) if len(finals) == i + 1 else o
+                o = builder.add_episode(with_final)  # (T[+1], S) indices
+                if len(finals) == i + 1:
+                    finals[-1], o = o[-1], o[:-1]
             obs.append(o)
             acts.append(np.asarray(ep["actions"]).reshape(t, -1))
             rews.append(np.asarray(ep["rewards"]).reshape(t))
@@ -210,8 +228,15 @@ class TrajectoryDataset:
             truncs.append(np.asarray(trunc, dtype=bool))
             starts.append(total)
             total += t
+        if total == 0:
+            raise DatasetError(f"{name}: the dataset is empty (no episodes)")
         try:
-            observations = np.concatenate(obs).astype(np.float32)
+            if builder is not None:
+                frames = builder.frames()
+                observations = FrameStore(frames, np.concatenate(obs), builder.shape)
+                finals = [FrameStore(frames, np.stack(finals), builder.shape)] if have_finals else []
+            else:
+                observations = np.concatenate(obs).astype(np.float32)
             actions = np.concatenate(acts)  # float32 or int64 indices: __post_init__ decides
         except ValueError as exc:
             raise DatasetError(f"{name}: episodes have different observation or action sizes ({exc})")
@@ -223,7 +248,7 @@ class TrajectoryDataset:
             truncations=np.concatenate(truncs),
             episode_starts=np.asarray(starts, dtype=np.int64),
             metadata=metadata,
-            final_observations=np.stack(finals) if have_finals else None,
+            final_observations=(finals[0] if builder is not None else np.stack(finals)) if have_finals else None,
         )
 
     @classmethod
@@ -233,6 +258,9 @@ class TrajectoryDataset:
         """Episodes of several datasets in one (e.g. D4RL's medium-expert = medium + expert)."""
         if not datasets:
             raise DatasetError("concatenate: no datasets given")
+        if len({(d.image, d.observation_shape) for d in datasets}) != 1:
+            shapes = sorted({("image " if d.image else "vector ") + str(d.observation_shape) for d in datasets})
+            raise DatasetError(f"concatenate: datasets have different observations: {', '.join(shapes)}")
         dims = {(d.obs_dim, d.act_dim) for d in datasets}
         if len(dims) != 1:
             raise DatasetError(f"concatenate: datasets have different (obs_dim, act_dim): {sorted(dims)}")
@@ -245,15 +273,21 @@ class TrajectoryDataset:
             merged["action_space"] = discrete_action_space(datasets[0].num_actions)
         offsets = np.cumsum([0] + [d.num_transitions for d in datasets[:-1]])
         finals = [d.final_observations for d in datasets]
+        if datasets[0].image:
+            observations, final = FrameStore.concatenate([d.observations for d in datasets], finals)
+            finals = [final]
+        else:
+            observations = np.concatenate([d.observations for d in datasets])
         return cls(
-            observations=np.concatenate([d.observations for d in datasets]),
+            observations=observations,
             actions=np.concatenate([d.actions for d in datasets]),
             rewards=np.concatenate([d.rewards for d in datasets]),
             terminations=np.concatenate([d.terminations for d in datasets]),
             truncations=np.concatenate([d.truncations for d in datasets]),
             episode_starts=np.concatenate([d.episode_starts + o for d, o in zip(datasets, offsets)]),
             metadata=merged,
-            final_observations=None if any(f is None for f in finals) else np.concatenate(finals),
+            final_observations=None if any(f is None for f in finals) else (
+                finals[0] if datasets[0].image else np.concatenate(finals)),
         )
 
     # ------------------------------------------------------------------ sizes
@@ -271,7 +305,18 @@ class TrajectoryDataset:
 
     @property
     def obs_dim(self) -> int:
-        return self.observations.shape[1]
+        """Numbers in one observation (an image's pixels: C x H x W)."""
+        return int(np.prod(self.observation_shape))
+
+    @property
+    def image(self) -> bool:
+        """Whether observations are uint8 images kept in a FrameStore (seqrl.data.frames)."""
+        return isinstance(self.observations, FrameStore)
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """One observation's shape: (obs_dim,) for vectors, (C, H, W) or (H, W) for images."""
+        return tuple(self.observations.shape) if self.image else (self.observations.shape[1],)
 
     @property
     def act_dim(self) -> int:
@@ -330,12 +375,19 @@ class TrajectoryDataset:
                 rtg[t] = acc
         return rtg
 
+    def _refuse_image_statistics(self) -> None:
+        if self.image:
+            raise DatasetError(f"{self.name} has image observations, which are not normalised per pixel "
+                               "(the convolutional encoder scales frames by 1/255)")
+
     @cached_property
     def observation_mean(self) -> np.ndarray:
+        self._refuse_image_statistics()
         return self.observations.mean(axis=0)
 
     @cached_property
     def observation_std(self) -> np.ndarray:
+        self._refuse_image_statistics()
         # The floor keeps constant features (e.g. LunarLander's leg contacts in some data) finite.
         return np.maximum(self.observations.std(axis=0), 1e-6)
 

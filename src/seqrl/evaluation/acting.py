@@ -58,11 +58,17 @@ class RunPolicy:
     def act(self, observation: Any) -> Any:
         if self._policy is None:
             self.reset()
-        obs = np.asarray(observation, np.float32)
-        single = obs.ndim == 1
+        spec = self.run.spec
+        shape = spec.observation_shape  # (obs_dim,), or an image's shape
+        # Images stay uint8 (the model scales them, never normalised); vectors become float32.
+        obs = np.asarray(observation, np.uint8 if spec.image else np.float32)
+        if spec.image and np.asarray(observation).dtype != np.uint8:
+            raise CheckpointError(f"expected uint8 image observations {shape} (frames as the environment gives "
+                                  f"them), got {np.asarray(observation).dtype}")
+        single = obs.shape == shape
         obs = obs[None] if single else obs
-        if obs.shape != (len(self._rows), self.run.spec.obs_dim):
-            raise CheckpointError(f"expected observations of shape ({len(self._rows)}, {self.run.spec.obs_dim}) "
+        if obs.shape != (len(self._rows), *shape):
+            raise CheckpointError(f"expected observations of shape {(len(self._rows), *shape)} "
                                   f"after reset(n={len(self._rows)}), got {tuple(np.asarray(observation).shape)}")
         to_env, self._last = self._env_actions.to_env(self._policy.act(self._rows, obs, self._steps))
         return to_env[0] if single else to_env

@@ -116,6 +116,11 @@ def check_spaces(spec: DataSpec, env_id: str, observation_space: Any, action_spa
         raise ConfigError(f"{env_id} has {_describe_space(action_space)} actions: multi-dimensional discrete action "
                           "spaces are not supported (Discrete(n) and Box are)")
     trained = f"{spec.action_space} actions" if spec.discrete else f"act_dim={spec.act_dim}"
+    if spec.image and (obs_shape != spec.observation_shape or np.dtype(observation_space.dtype) != np.uint8):
+        raise ConfigError(f"{env_id} has observations {_describe_space(observation_space)} of "
+                          f"{np.dtype(observation_space.dtype)}, but the model was trained on {spec.dataset}'s "
+                          f"{spec.observations}")
+    obs_shape = (spec.obs_dim,) if spec.image else obs_shape  # the image's shape is checked
     if spec.discrete or space == "Discrete":
         same = (space == "Discrete" and spec.discrete and int(action_space.n) == spec.num_actions
                 and int(action_space.start) == 0)

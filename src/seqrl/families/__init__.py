@@ -205,6 +205,14 @@ class Family:
         return getattr(cfg, "model", self.tag)
 
 
+def refuse_images(dataset: Any, family: str, why: str) -> None:
+    """A ConfigError naming `family` and `why` when `dataset` has image observations (the families
+    that model every observation number, or normalise them, cannot take uint8 frames)."""
+    if getattr(dataset, "image", False):
+        raise ConfigError(f"{dataset.name} has image observations {dataset.observation_shape}: {family} {why}; "
+                          "train on images with `seqrl train --family dt` or `--family bc` (a convolutional encoder)")
+
+
 FAMILIES: dict[str, Family] = {}
 
 

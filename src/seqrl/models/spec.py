@@ -44,6 +44,10 @@ class DataSpec:
     env_kwargs: dict[str, Any] | None = None
     # n for Discrete(n) actions (indices 0..n-1, act_dim 1, no bounds); None for continuous ones.
     num_actions: int | None = None
+    # The shape of image observations (uint8 (C, H, W) frame stacks or (H, W) frames), read by a
+    # convolutional encoder that scales them by 1/255: they are never normalised, and state_mean
+    # and state_std are empty. None for vector observations (obs_dim numbers, normalised).
+    obs_shape: tuple[int, ...] | None = None
 
     @classmethod
     def from_dataset(
@@ -70,14 +74,15 @@ class DataSpec:
         # leave room, and clamp beyond it.
         longest = int(dataset.episode_lengths.max())
         discrete = dataset.discrete
+        image = dataset.image  # no per-pixel statistics: see obs_shape
         return cls(
             dataset=dataset.name,
             env_id=env_id,
             obs_dim=dataset.obs_dim,
             act_dim=dataset.act_dim,
             max_timestep=max_timestep or max(longest, 1000),
-            state_mean=tuple(float(x) for x in dataset.observation_mean),
-            state_std=tuple(float(x) for x in dataset.observation_std),
+            state_mean=() if image else tuple(float(x) for x in dataset.observation_mean),
+            state_std=() if image else tuple(float(x) for x in dataset.observation_std),
             action_low=() if discrete else tuple(float(x) for x in dataset.action_low),
             action_high=() if discrete else tuple(float(x) for x in dataset.action_high),
             rtg_scale=float(rtg_scale),
@@ -86,6 +91,7 @@ class DataSpec:
             ref_max_score=ref_max,
             env_kwargs=dict(dataset.metadata["env_kwargs"]) if dataset.metadata.get("env_kwargs") else None,
             num_actions=dataset.num_actions,
+            obs_shape=dataset.observation_shape if image else None,
         )
 
     @property
@@ -98,10 +104,29 @@ class DataSpec:
         """The action space in words, for messages: `Discrete(4)` or `Box(3)`."""
         return f"Discrete({self.num_actions})" if self.discrete else f"Box({self.act_dim})"
 
+    @property
+    def image(self) -> bool:
+        """Whether observations are uint8 images (a convolutional encoder, no normalisation)."""
+        return self.obs_shape is not None
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """One observation's shape: (obs_dim,) for vectors, the image's shape for images."""
+        return tuple(self.obs_shape) if self.image else (self.obs_dim,)
+
+    @property
+    def observations(self) -> str:
+        """The observations in words, for messages: `obs_dim=8` or `uint8 images (4, 84, 84)`."""
+        return f"uint8 images {tuple(self.obs_shape)}" if self.image else f"obs_dim={self.obs_dim}"
+
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         if values["num_actions"] is None:
             del values["num_actions"]  # continuous: the layout every earlier seqrl wrote and reads
+        if values["obs_shape"] is None:
+            del values["obs_shape"]  # vector observations: likewise
+        else:
+            values["obs_shape"] = list(values["obs_shape"])
         return values
 
     @classmethod
@@ -109,6 +134,8 @@ class DataSpec:
         values = dict(values)
         for key in ("state_mean", "state_std", "action_low", "action_high", "targets"):
             values[key] = tuple(values[key])
+        if values.get("obs_shape") is not None:
+            values["obs_shape"] = tuple(int(x) for x in values["obs_shape"])
         return cls(**values)
 
     @cached_property
@@ -117,6 +144,10 @@ class DataSpec:
         return np.asarray(self.state_mean, np.float32), np.asarray(self.state_std, np.float32)
 
     def normalize_states(self, observations: np.ndarray) -> np.ndarray:
+        """Vector observations normalised with the data's mean and std, as float32; images are
+        handed on as uint8, unchanged (the model scales them)."""
+        if self.image:
+            return np.asarray(observations, np.uint8)
         mean, std = self._state_stats
         return ((observations - mean) / std).astype(np.float32)
 
@@ -127,6 +158,12 @@ class DataSpec:
             raise CheckpointError(
                 f"{what} was trained on {self.dataset} ({self.env_id}) with {self.action_space} actions, but "
                 f"{dataset.name} ({dataset.metadata.get('env_id')}) has {theirs} actions"
+            )
+        if dataset.image != self.image or (self.image and dataset.observation_shape != self.observation_shape):
+            theirs = f"uint8 images {dataset.observation_shape}" if dataset.image else f"obs_dim={dataset.obs_dim}"
+            raise CheckpointError(
+                f"{what} was trained on {self.dataset} ({self.env_id}) with {self.observations}, but "
+                f"{dataset.name} ({dataset.metadata.get('env_id')}) has {theirs}"
             )
         if (dataset.obs_dim, dataset.act_dim) != (self.obs_dim, self.act_dim):
             raise CheckpointError(

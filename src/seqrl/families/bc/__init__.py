@@ -14,6 +14,10 @@ reported like the DT and the TT:
 - policy: keeps each episode's last `history_len` normalised states;
 - conditions: none (a BC policy is not conditioned on a return; results report target `-`);
 - export (`seqrl export`): export.py, the step with its normalisation, and exported_runner.py.
+
+Image observations (uint8 frame stacks, `spec.image`): each of the `history_len` observations goes
+through the Nature-DQN encoder (seqrl.models.encoders, the DT's) to `hidden_dim`, and the MLP reads
+them flattened; batches and the policy's history stay uint8.
 """
 
 from __future__ import annotations
@@ -96,7 +100,9 @@ class BCSampler:
     def __init__(self, dataset: Any, history_len: int, top_fraction: float, state_mean: np.ndarray,
                  state_std: np.ndarray) -> None:
         self.history_len = history_len
-        self.states = ((dataset.observations - state_mean) / state_std).astype(np.float32)
+        # Images are gathered per batch from the dataset's uint8 frame store, never normalised.
+        self.image = dataset.image
+        self.states = dataset.observations if self.image else ((dataset.observations - state_mean) / state_std).astype(np.float32)
         self.actions = dataset.actions
         episodes = kept_episodes(dataset.episode_returns, top_fraction)
         self.episodes = episodes
@@ -109,8 +115,9 @@ class BCSampler:
         offsets = np.arange(-self.history_len + 1, 1)  # (H,): oldest first, current last
         rows = idx[:, None] + offsets  # (B, H)
         valid = rows >= self.start_of[idx][:, None]  # steps before the episode's start are padding
-        states = self.states[np.where(valid, rows, idx[:, None])] * valid[..., None]  # (B, H, obs_dim)
-        return BCBatch(states.astype(np.float32), self.actions[idx])
+        states = self.states[np.where(valid, rows, idx[:, None])]  # (B, H, obs_dim), or (B, H, *shape) uint8
+        states[~valid] = 0
+        return BCBatch(states, self.actions[idx])
 
 
 # --------------------------------------------------------------------------- model
@@ -126,6 +133,12 @@ class BCModel(nn.Module):
         self.discrete = spec.discrete
         layers: list[nn.Module] = []
         width = cfg.history_len * spec.obs_dim
+        self.encoder = None
+        if spec.image:  # each observation to hidden_dim through the Nature-DQN convolutions
+            from seqrl.models.encoders import state_encoder
+
+            self.encoder = state_encoder(spec, cfg.hidden_dim)
+            width = cfg.history_len * cfg.hidden_dim
         for _ in range(cfg.n_layers):
             layers += [nn.Linear(width, cfg.hidden_dim), nn.ReLU(), nn.Dropout(cfg.dropout)]
             width = cfg.hidden_dim
@@ -140,7 +153,9 @@ class BCModel(nn.Module):
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         """(B, H, obs_dim) normalised states -> (B, act_dim) actions inside the bounds
-        (Discrete: (B, n) logits)."""
+        (Discrete: (B, n) logits). Images: (B, H, *obs_shape) uint8."""
+        if self.encoder is not None:
+            states = self.encoder(states)  # (B, H, hidden_dim)
         if self.discrete:
             return self.mlp(states.flatten(1))
         return self.center + self.half_range * torch.tanh(self.mlp(states.flatten(1)))
@@ -172,11 +187,12 @@ class BCPolicy:
         self.model, self.spec, self.history_len, self.device = model, spec, history_len, device
 
     def reset(self, n: int, seed: int) -> None:
-        self.history = np.zeros((n, self.history_len, self.spec.obs_dim), np.float32)
+        shape, dtype = (self.spec.observation_shape, np.uint8) if self.spec.image else ((self.spec.obs_dim,), np.float32)
+        self.history = np.zeros((n, self.history_len, *shape), dtype)
 
     def act(self, rows: np.ndarray, observations: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
         history = self.history[rows]
-        history[np.asarray(timesteps) == 0] = 0.0  # a new episode in this slot
+        history[np.asarray(timesteps) == 0] = 0  # a new episode in this slot
         history = np.concatenate([history[:, 1:], self.spec.normalize_states(observations)[:, None]], axis=1)
         self.history[rows] = history
         states = torch.from_numpy(history).to(self.device)

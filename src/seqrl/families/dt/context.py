@@ -10,6 +10,10 @@ split into its four inputs on the device. Timesteps ride along as float32, exact
 Windows are right-padded, like the training sampler's (see data/sampler.py): a row holding
 n < K steps has them at positions 0..n-1, and `lengths` tells the model where each row's last
 real step is. Once a row is full, pushing a step shifts the row left by one.
+
+Image observations (`image_shape`) stay uint8 in a second array of the same rows, (n, K, *shape),
+which goes to the device beside the float block (the model's encoder scales them); the float
+block then has no state columns.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ import torch
 class ContextWindows:
     """The last `context_len` steps of `n` episodes, one row each."""
 
-    def __init__(self, n: int, context_len: int, obs_dim: int, act_dim: int) -> None:
+    def __init__(self, n: int, context_len: int, obs_dim: int, act_dim: int,
+                 image_shape: tuple[int, ...] | None = None) -> None:
         self.context_len = context_len
+        self.images = None if image_shape is None else np.zeros((n, context_len, *image_shape), np.uint8)
+        obs_dim = 0 if image_shape is not None else obs_dim
         self.obs_dim = obs_dim
         self.act_dim = act_dim
         self.data = np.zeros((n, context_len, 1 + obs_dim + act_dim + 1), np.float32)  # (n, K, width)
@@ -37,10 +44,15 @@ class ContextWindows:
         if len(full):
             # Fancy indexing on the right makes a copy, so the overlapping shift is safe.
             self.data[full, :-1] = self.data[full, 1:]
+            if self.images is not None:
+                self.images[full, :-1] = self.images[full, 1:]
         pos = np.minimum(self.lengths[rows], self.context_len - 1)
         self.lengths[rows] = pos + 1
         self.data[rows, pos, 0] = rtg
-        self.data[rows, pos, self._state] = states
+        if self.images is not None:
+            self.images[rows, pos] = states
+        else:
+            self.data[rows, pos, self._state] = states
         self.data[rows, pos, self._action] = 0.0
         self.data[rows, pos, -1] = timesteps
 
@@ -59,9 +71,12 @@ class ContextWindows:
         block = torch.from_numpy(block).to(device)  # the one host -> device transfer of the step
         lengths_t = block[:, -1].long()  # (B,)
         block = block[:, :-1].view(len(rows), width, -1)  # (B, T, width)
+        states = block[..., self._state]
+        if self.images is not None:
+            states = torch.from_numpy(self.images[rows, :width]).to(device)  # (B, T, *shape) uint8
         return (
             block[..., :1],
-            block[..., self._state],
+            states,
             block[..., self._action],
             block[..., -1].long(),
             lengths_t,

@@ -20,6 +20,7 @@ from seqrl.families.dt.config import TrainConfig
 from seqrl.data.sampler import Batch
 from seqrl.data.tokenizer import TorchActionTokenizer
 from seqrl.families.dt.actions import ActionCodec
+from seqrl.models.encoders import state_encoder
 from seqrl.models.gpt import GPT, init_weights, weight_decay_groups
 from seqrl.models.spec import DataSpec
 
@@ -35,7 +36,7 @@ class DecisionTransformer(nn.Module):
         self.temperature = cfg.temperature
         dim = cfg.embed_dim
         self.embed_return = nn.Linear(1, dim)
-        self.embed_state = nn.Linear(spec.obs_dim, dim)
+        self.embed_state = state_encoder(spec, dim)  # linear, or the Nature-DQN convolutions on images
         self.embed_timestep = nn.Embedding(spec.max_timestep + 1, dim)
         low = torch.tensor(spec.action_low, dtype=torch.float32)
         high = torch.tensor(spec.action_high, dtype=torch.float32)
@@ -68,7 +69,7 @@ class DecisionTransformer(nn.Module):
     def embed(
         self,
         returns_to_go: torch.Tensor,  # (B, T, 1)
-        states: torch.Tensor,  # (B, T, obs_dim)
+        states: torch.Tensor,  # (B, T, obs_dim), or (B, T, *obs_shape) uint8 images
         actions: torch.Tensor,  # (B, T, act_dim)
         timesteps: torch.Tensor,  # (B, T)
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -114,7 +115,7 @@ class DecisionTransformer(nn.Module):
         With `step`, only the hidden states of that step of each row, (B, 1, k, D): what `act`
         reads, for a fraction of the last block's work.
         """
-        B, T, _ = states.shape
+        B, T = states.shape[:2]
         k = self.codec.tokens_per_step
         m = 2 + k  # tokens per step
         x, tokens = self.embed(returns_to_go, states, actions, timesteps)  # (B, T*m, D)

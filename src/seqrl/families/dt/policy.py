@@ -23,7 +23,8 @@ class DTPolicy:
         self.model, self.spec, self.context_len, self.target, self.device = model, spec, context_len, float(target), device
 
     def reset(self, n: int, seed: int) -> None:
-        self.windows = ContextWindows(n, self.context_len, self.spec.obs_dim, self.spec.act_dim)
+        image_shape = self.spec.observation_shape if self.spec.image else None  # uint8 frames, kept uint8
+        self.windows = ContextWindows(n, self.context_len, self.spec.obs_dim, self.spec.act_dim, image_shape)
         self.rtg = np.full(n, self.target, np.float64)  # unscaled return still to collect
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
 

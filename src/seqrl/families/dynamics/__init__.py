@@ -218,6 +218,10 @@ class DynamicsFamily(Family):
     def make_spec(self, cfg: DynamicsConfig, dataset: Any) -> Any:
         from seqrl.models.spec import DataSpec
 
+        from seqrl.families import refuse_images
+
+        refuse_images(dataset, "the dynamics ensemble", "predicts the next observation number by number from "
+                      "normalised vectors")
         if dataset.discrete:
             raise ConfigError(f"{dataset.name} has Discrete({dataset.num_actions}) actions: the dynamics ensemble "
                               "reads continuous actions (a Box dataset)")

@@ -232,7 +232,11 @@ class MultiTaskFamily(Family):
     def make_spec(self, cfg: MultiTaskConfig, data: MultiTaskData) -> MultiTaskSpec:
         from seqrl.models.spec import DataSpec
 
+        from seqrl.families import refuse_images
+
         for name, dataset in zip(data.names, data.datasets):
+            refuse_images(dataset, "the multi-task DT", "gives each task a linear state embedding of its vector "
+                          "observations")
             if dataset.discrete:
                 raise ConfigError(f"{name} has Discrete({dataset.num_actions}) actions: the multi-task DT shares one "
                                   "spread codec over continuous action features; train a discrete task with "

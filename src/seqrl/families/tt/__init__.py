@@ -96,7 +96,11 @@ class TrajectoryTransformerFamily(Family):
         return cfg.resolved()
 
     def make_spec(self, cfg: TTConfig, dataset: Any) -> Any:
+        from seqrl.families import refuse_images
         from seqrl.models.spec import DataSpec
+
+        refuse_images(dataset, "the Trajectory Transformer", "tokenizes every observation dimension into its own "
+                      "bins (84x84x4 frames would be 28,224 tokens a step)")
 
         return DataSpec.from_dataset(dataset, rtg_scale=1.0, targets=())
 
