@@ -65,10 +65,3 @@ def make_atari(game: str | None = None, sticky: float = 0.0, noop_max: int = 30,
     except gym.error.DependencyNotInstalled as exc:
         raise ConfigError(f"{ENV_ID} needs OpenCV for Atari preprocessing: pip install 'seqrl[atari]' ({exc})") from None
     return FrameStackObservation(env, frame_stack, padding_type="zero")
-
-
-def game_of(env_id: str | None, env_kwargs: dict[str, Any] | None) -> str | None:
-    """The Atari game an env id and its kwargs name (None if they are not seqrl's Atari env)."""
-    if env_id != ENV_ID:
-        return None
-    return (env_kwargs or {}).get("game")

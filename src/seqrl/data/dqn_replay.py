@@ -130,6 +130,19 @@ def _episodes(terminal: np.ndarray, wrapped: bool) -> list[tuple[int, int, bool]
     return episodes
 
 
+def game_of_folder(folder: Path) -> str | None:
+    """The game of a `replay_logs` folder: the folder two above it, as the bucket lays them out
+    (`<Game>/<run>/replay_logs`); None for a folder not named replay_logs."""
+    return (folder.parent.parent.name or None) if folder.name == "replay_logs" else None
+
+
+def source_env(source: str) -> dict[str, Any] | None:
+    """The env a `dqn-replay:PATH[:CKPTS]` dataset records (`env_id`, `env_kwargs` with its game),
+    told from the path alone, nothing read; None when the path names no game."""
+    game = game_of_folder(parse_source(str(source))[0])
+    return None if game is None else {"env_id": ATARI_ENV_ID, "env_kwargs": {"game": game}}
+
+
 def load_dqn_replay(source: str | Path, available: int | None = None) -> TrajectoryDataset:
     """The dataset `dqn-replay:PATH[:CKPTS]` names (see the module docstring); an estimate above the
     memory available (`available`, default: the machine's) is refused before any frame is read."""
@@ -144,7 +157,7 @@ def load_dqn_replay(source: str | Path, available: int | None = None) -> Traject
     if missing:
         raise DatasetError(f"{folder}: no checkpoint {', '.join(map(str, missing))} (present: "
                            f"{', '.join(map(str, present))})")
-    game = folder.parent.parent.name if folder.name == "replay_logs" else None
+    game = game_of_folder(folder)
     if not game:
         raise DatasetError(f"{folder}: cannot tell the game; keep the bucket's layout <Game>/<run>/replay_logs")
     for n in checkpoints:

@@ -287,6 +287,22 @@ def minari_data_dir(dataset_id_or_path: str | os.PathLike) -> Path | None:
     return None
 
 
+def stored_env(dataset_id_or_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The env a local Minari dataset records (`env_id`, `env_kwargs`), read from its metadata.json
+    alone (no episode is read); None when there is no such dataset or its metadata is unreadable."""
+    path = Path(dataset_id_or_path).expanduser()
+    data_dir = minari_data_dir(path) or (None if path.is_absolute() else minari_data_dir(datasets_root() / path))
+    if data_dir is None:
+        return None
+    try:
+        raw = json.loads((data_dir / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return None  # loading it will say what is wrong
+    meta = dict(raw.get(SEQRL_METADATA_KEY) or {})
+    return {"env_id": meta.get("env_id") or _env_id_from_spec(raw.get("env_spec")),
+            "env_kwargs": dict(meta.get("env_kwargs") or {})}
+
+
 def local_dataset_ids(root: Path | None = None) -> list[str]:
     """Ids of the Minari datasets under `root` (default: datasets_root()), all namespaces."""
     root = datasets_root() if root is None else root

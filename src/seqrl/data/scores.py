@@ -46,6 +46,15 @@ def atari_reference_returns(game: str) -> tuple[float, float] | None:
     return None if name is None else ATARI_REFERENCE_RETURNS[name]
 
 
+def atari_game(env_id: str | None, env_kwargs: Mapping[str, Any] | None) -> str | None:
+    """The Atari game an env id and its kwargs name (ALE's name, as given), or None if they are not
+    seqrl's Atari env or name no game."""
+    if env_id != ATARI_ENV_ID:
+        return None
+    game = (env_kwargs or {}).get("game")
+    return str(game) if game else None
+
+
 def task_family(env_id: str) -> str:
     """'Hopper-v5' -> 'hopper', 'hopper-medium-v2' -> 'hopper', 'LunarLanderContinuous-v3' -> 'lunarlandercontinuous'."""
     base = env_id.split("/")[-1].lower()
@@ -57,10 +66,9 @@ def reference_returns(env_id: str | None, metadata: Mapping[str, Any] | None = N
     if env_id and task_family(env_id) in D4RL_REFERENCE_RETURNS:
         return D4RL_REFERENCE_RETURNS[task_family(env_id)]
     metadata = metadata or {}
-    if env_id == ATARI_ENV_ID and (metadata.get("env_kwargs") or {}).get("game"):
-        atari = atari_reference_returns(metadata["env_kwargs"]["game"])
-        if atari is not None:
-            return atari
+    game = atari_game(env_id, metadata.get("env_kwargs"))
+    if game is not None and atari_reference_returns(game) is not None:
+        return atari_reference_returns(game)
     low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
     if low is None or high is None:
         raise DatasetError(

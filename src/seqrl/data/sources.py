@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from seqrl.data.d4rl import HDF5_SUFFIXES, load_d4rl_hdf5, resolve_d4rl_path
-from seqrl.data.dqn_replay import PREFIX as DQN_REPLAY_PREFIX, load_dqn_replay
+from seqrl.data.dqn_replay import PREFIX as DQN_REPLAY_PREFIX, load_dqn_replay, source_env
 from seqrl.data.minari_io import (
     dataset_id_for,
     list_datasets,
@@ -19,12 +19,14 @@ from seqrl.data.minari_io import (
     local_dataset_ids,
     minari_data_dir,
     save_dataset,
+    stored_env,
 )
 from seqrl.data.trajectories import TrajectoryDataset
 from seqrl.errors import DatasetError
 from seqrl.paths import d4rl_root, datasets_root
 
 __all__ = [
+    "dataset_env",
     "dataset_id_for",
     "datasets_command",
     "list_datasets",
@@ -81,6 +83,26 @@ def load_dataset(name: str | os.PathLike) -> TrajectoryDataset:
         f"Local Minari datasets: {', '.join(local_dataset_ids()) or 'none'}. "
         f"D4RL files in {d4rl_root()}: {', '.join(_local_d4rl_files()) or 'none'}"
     )
+
+
+def dataset_env(name: str | os.PathLike) -> dict | None:
+    """The env a dataset records (`{"env_id": ..., "env_kwargs": {...}}`), told without loading it:
+    a DQN-replay path names its game, a Minari dataset's metadata.json names its env. What a
+    config's presets need before the data is read (the DT's Atari settings). None when it cannot be
+    told this cheaply (D4RL files, which name their task, and names that match nothing)."""
+    text = str(name)
+    if text.startswith("d4rl:"):
+        return None
+    if text.startswith(DQN_REPLAY_PREFIX):
+        return source_env(text)
+    path = Path(text).expanduser()
+    if path.exists():
+        return stored_env(path) if path.is_dir() else None
+    for dataset_id in _minari_candidates(text):
+        found = stored_env(datasets_root() / dataset_id)
+        if found is not None:
+            return found
+    return None
 
 
 def _minari_candidates(text: str) -> list[str]:

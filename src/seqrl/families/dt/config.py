@@ -69,19 +69,20 @@ class TrainConfig(LMInitConfig):
     """Transformer blocks."""
     n_heads: int = 1
     """Attention heads."""
-    context_len: int = 20
-    """Timesteps of context (K); a spread step holds 2 + act_dim tokens, a pooled one 3."""
+    context_len: int | None = None
+    """Timesteps of context (K); a spread step holds 2 + act_dim tokens, a pooled one 3 (default: the
+    dataset preset, 30 on Atari and 50 for Pong as the DT paper, else 20)."""
     dropout: float = 0.1
     """Dropout on embeddings, attention and residual branches."""
 
     rtg_scale: float | None = None
-    """Multiply returns-to-go by this (default: the dataset preset, e.g. 0.001 for MuJoCo)."""
+    """Multiply returns-to-go by this (default: the dataset preset: 0.001 for MuJoCo, 1 on Atari)."""
     discount: float = 1.0
     """Discount for returns-to-go."""
 
     targets: tuple[float, ...] | None = None
-    """Target returns for evaluation (default: CORL's per task, else the dataset's best return and half of it, taken below the best
-    when returns are negative)."""
+    """Target returns for evaluation (default: CORL's per MuJoCo task, the DT paper's per Atari game, else the dataset's
+    best return and half of it, taken below the best when returns are negative)."""
 
     def __post_init__(self) -> None:
         if self.family != "dt" and type(self) is TrainConfig:  # (a subclass, e.g. the multi-task DT, checks its own)
@@ -112,8 +113,10 @@ class TrainConfig(LMInitConfig):
 
     def _check_dt_numbers(self) -> None:
         """The Decision Transformer's numeric fields."""
-        for name in ("embed_dim", "n_layers", "n_heads", "context_len"):
+        for name in ("embed_dim", "n_layers", "n_heads"):
             require_int(name, getattr(self, name), 1)
+        if self.context_len is not None:  # None: the dataset preset's (resolve_presets)
+            require_int("context_len", self.context_len, 1)
         require_int("num_bins", self.num_bins, 2)
         require_in_range("dropout", self.dropout, 0.0, 1.0, hi_open=True)
         require_positive("temperature", self.temperature)
@@ -199,18 +202,51 @@ PRESETS: dict[str, dict[str, Any]] = {
     # LunarLander returns are a few hundred; 0.01 keeps returns-to-go near 1 like MuJoCo's 0.001.
     "lunarlander": {"rtg_scale": 0.01},
 }
+DEFAULT_RTG_SCALE = 0.001
+DEFAULT_CONTEXT_LEN = 20
+
+# The DT authors' Atari settings (kzl/decision-transformer: atari/run.sh trains with
+# --context_length 30, 50 for Pong; mingpt/trainer_atari.py evaluates at one target per game).
+# Their returns-to-go are sums of the clipped rewards the data stores, unscaled: a Breakout
+# episode's is tens, not thousands, so CORL's 0.001 would squeeze them to nothing.
+ATARI_PRESET: dict[str, Any] = {"rtg_scale": 1.0, "context_len": 30}
+ATARI_GAME_PRESETS: dict[str, dict[str, Any]] = {  # keyed by ALE's game name, lower case
+    "breakout": {"targets": (90.0,)},
+    "qbert": {"targets": (14000.0,)},
+    "pong": {"context_len": 50, "targets": (20.0,)},
+    "seaquest": {"targets": (1150.0,)},
+}
+
+
+def atari_preset(game: str) -> dict[str, Any]:
+    """The DT paper's settings for an Atari game (a game outside the paper's four gets its context
+    and return scale, and the dataset's own target returns)."""
+    return {**ATARI_PRESET, **ATARI_GAME_PRESETS.get(game.lower(), {})}
 
 
 def preset_for(dataset: str) -> dict[str, Any]:
+    """The preset of the task `dataset` holds: an Atari game's when the dataset records
+    `seqrl/Atari-v0` with its game (told from its metadata or DQN-replay path, whatever its name),
+    else the task its name names (PRESETS)."""
+    from seqrl.data.scores import atari_game
+    from seqrl.data.sources import dataset_env  # reads no more than a metadata file
+
+    env = dataset_env(dataset) or {}
+    game = atari_game(env.get("env_id"), env.get("env_kwargs"))
+    if game is not None:
+        return atari_preset(game)
     return task_preset(dataset, PRESETS)
 
 
 def resolve_presets(cfg: TrainConfig) -> TrainConfig:
-    """Fill fields left at None from the dataset's preset (rtg_scale falls back to 0.001)."""
+    """Fill fields left at None from the dataset's preset (rtg_scale falls back to 0.001, the
+    context to 20)."""
     preset = preset_for(cfg.dataset)
     updates: dict[str, Any] = {}
     if cfg.rtg_scale is None:
-        updates["rtg_scale"] = preset.get("rtg_scale", 0.001)
+        updates["rtg_scale"] = preset.get("rtg_scale", DEFAULT_RTG_SCALE)
+    if cfg.context_len is None:
+        updates["context_len"] = preset.get("context_len", DEFAULT_CONTEXT_LEN)
     if cfg.targets is None and "targets" in preset:
         updates["targets"] = preset["targets"]
     return (dataclasses.replace(cfg, **updates) if updates else cfg).with_anneal_resolved()

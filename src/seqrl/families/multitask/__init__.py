@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqrl.families.dt.config import TrainConfig, preset_for
+from seqrl.families.dt.config import DEFAULT_CONTEXT_LEN, DEFAULT_RTG_SCALE, TrainConfig, preset_for
 from seqrl.errors import CheckpointError, ConfigError
 from seqrl.families import Family, register
 from seqrl.families.dt.family import DecisionTransformerFamily
@@ -222,7 +222,8 @@ class MultiTaskFamily(Family):
     artefacts_key = "tokenizers"
 
     def resolve(self, cfg: MultiTaskConfig) -> MultiTaskConfig:
-        return cfg  # presets are per task (make_spec)
+        # Return presets are per task (make_spec); the context is one for every task.
+        return cfg if cfg.context_len is not None else dataclasses.replace(cfg, context_len=DEFAULT_CONTEXT_LEN)
 
     def load_data(self, cfg: MultiTaskConfig) -> MultiTaskData:
         from seqrl.data.sources import load_dataset
@@ -249,7 +250,7 @@ class MultiTaskFamily(Family):
         specs = []
         for name, dataset in zip(data.names, data.datasets):
             preset = preset_for(name)
-            rtg_scale = cfg.rtg_scale if cfg.rtg_scale is not None else preset.get("rtg_scale", 0.001)
+            rtg_scale = cfg.rtg_scale if cfg.rtg_scale is not None else preset.get("rtg_scale", DEFAULT_RTG_SCALE)
             targets = cfg.targets if cfg.targets is not None else preset.get("targets")
             specs.append(DataSpec.from_dataset(dataset, rtg_scale=rtg_scale, targets=targets, max_timestep=longest))
         return MultiTaskSpec(tuple(specs))
