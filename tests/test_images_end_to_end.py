@@ -145,3 +145,31 @@ def test_an_env_of_other_observations_is_refused_by_name(tmp_path, data):
     run = load_run(tmp_path / "dt", "cpu")
     with pytest.raises(ConfigError, match=r"CartPole-v1 has observations Box\(4,\).*uint8 images \(4, 36, 36\)"):
         evaluate(run.model, run.spec, config=run.config, episodes=2, env_id="CartPole-v1", progress=False)
+
+
+def test_a_trunk_pretrained_on_text_lm_run_with_the_conv_encoder(tmp_path, data, corpus_dir):
+    """--init lm:RUN_DIR (a `seqrl pretrain-lm` run) under the conv encoder, with the LM-init paper's
+    alignment and co-training objectives: the encoder projects to the LM's width, the trunk starts
+    as the LM's blocks, and every loss term is finite."""
+    from seqrl.cli import main
+    from tests.helpers.lm import LM_TINY
+
+    lm_dir = tmp_path / "lm"
+    main(["pretrain-lm", "--dataset", str(corpus_dir), "--steps", "2", "--run-dir", str(lm_dir), "--dropout", "0",
+          *LM_TINY])
+    lm = load_run(lm_dir, "cpu").model
+    result = train(dt_config(tmp_path, "lm-init", steps=4, warmup_steps=1, log_every=1, init=f"lm:{lm_dir}", freeze_trunk=True,
+                             align_weight=0.1, align_clusters=5, cotrain_weight=0.1, cotrain_context=8), dataset=data)
+    assert isinstance(result.model.embed_state, NatureEncoder)
+    assert result.model.embed_state.project[0].out_features == 16  # the LM's width, not --embed-dim
+    metadata = json.loads((tmp_path / "lm-init" / "metadata.json").read_text())
+    assert metadata["init"]["kind"] == "lm"
+    # The frozen trunk is still exactly the LM's blocks after training on frames.
+    lm_blocks = {k.removeprefix("trunk."): v for k, v in lm.state_dict().items() if k.startswith("trunk.")}
+    trunk = result.model.trunk.state_dict()
+    assert lm_blocks and all(torch.equal(trunk[k], v) for k, v in lm_blocks.items())
+    rows = [json.loads(line) for line in (tmp_path / "lm-init" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in rows if "loss" in r]
+    assert len(logged) == 4
+    for key in ("loss", "loss/action", "loss/align", "loss/cotrain"):  # both objectives ran on every step
+        assert all(np.isfinite(r[key]) for r in logged), key
