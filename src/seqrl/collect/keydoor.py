@@ -7,7 +7,9 @@ in a wall splits the room, the key lies on the agent's side, the goal is in the 
 
 `seqrl/DoorKey-5x5-v0` (and `-6x6-v0`) is minigrid's `MiniGrid-DoorKey-NxN-v0` with:
 - a flat, fully observable observation of 14 numbers, for seqrl's linear state embedding
-  (image observations are not supported yet):
+  (minigrid's own observation is a 7x7x3 egocentric grid of object codes, not pixels: seqrl
+  reads uint8 frames through the Nature-DQN encoder (docs/images.md), but a channels-last 7x7
+  view is refused by it and is below its 36x36 minimum; and the task's state is this small):
   `[agent_x, agent_y, dir_right, dir_down, dir_left, dir_up, carrying_key, door_open,
     key_x, key_y, door_x, door_y, goal_x, goal_y]` (grid coordinates; the key's position is
   (0, 0), a wall cell, once it is carried);
