@@ -31,6 +31,7 @@ import numpy as np
 
 from seqrl.data.scores import normalized_score, reference_returns
 from seqrl.data.frames import check_fits, check_image_shape, estimated_bytes, image_shape_of
+from seqrl.data.minari_compress import compress_image_observations
 from seqrl.data.trajectories import TrajectoryDataset, discrete_action_space
 from seqrl.errors import DatasetError
 from seqrl.paths import datasets_root
@@ -146,6 +147,9 @@ def save_dataset(
                 description=str(seqrl_meta.get("description", f"seqrl dataset {dataset_id}")),
                 data_format="hdf5",
             )
+            if dataset.image:  # frame stacks, gzip-compressed; still a Minari dataset (seqrl.data.minari_compress)
+                compress_image_observations(created.storage.data_path / "main_data.hdf5")
+                minari_meta["dataset_size"] = created.storage.get_size()
             created.storage.update_metadata(minari_meta)
         _install(staging, root, dataset_id, overwrite=overwrite)
     finally:
