@@ -105,6 +105,12 @@ def discrete(model: str) -> list[float]:
     return out
 
 
+def discrete_sweep(dataset: str, arm: str) -> list[float]:
+    """experiments/discrete.yaml's per-seed scores (the DT's at its highest target), from the committed runs."""
+    arms = json.loads((RESULTS / "discrete" / "results.json").read_text())[dataset]
+    return [arms[arm]["seeds"][s]["score"] for s in sorted(arms[arm]["seeds"], key=int)]
+
+
 def maze(arm: str) -> list[float]:
     text = (RESULTS / "tt_goal" / "tt_goal_tables.md").read_text()
     return [float(m.group(1)) / 100.0 for m in re.finditer(rf"^\| {re.escape(arm)}/s\d \| \d+ \| (\d+) \|", text, re.M)]
@@ -194,6 +200,13 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
     add("GR", "graph: DT − 10% BC (shortest-path episodes, points)", boot(graph("bc10"), graph("dt"), 100.0))
     add("GR", "graph: DT − BC (shortest-path episodes, points)", boot(graph("bc"), graph("dt"), 100.0))
     add("LL", "discrete LunarLander: tokenized − continuous", boot(discrete("continuous"), discrete("tokenized")))
+    for name in ("medium", "mixed"):  # experiments/discrete.yaml, 5 seeds
+        d = f"lunarlander-discrete-{name}"
+        add("LL", f"{d}: DT continuous − BC", boot(discrete_sweep(d, "bc+all"), discrete_sweep(d, "continuous")))
+        add("LL", f"{d}: DT continuous − 10% BC", boot(discrete_sweep(d, "bc+top10"), discrete_sweep(d, "continuous")))
+        add("LL", f"{d}: DT pooled tokenized − BC", boot(discrete_sweep(d, "bc+all"), discrete_sweep(d, "tokenized")))
+        add("LL", f"{d}: pooled tokenized − continuous",
+            boot(discrete_sweep(d, "continuous"), discrete_sweep(d, "tokenized")))
 
     # The Trajectory Transformer.
     for task in ("hopper", "halfcheetah", "walker2d"):

@@ -76,3 +76,9 @@ def test_every_effect_in_the_results_verdict_table_comes_from_verdicts_md():
 def test_the_prediction_table_regenerates_from_predict_json():
     out = _run("predict_tables.py", "docs/results/predict/hopper-medium", "docs/results/predict/walker2d-medium")
     assert out == _committed(RESULTS / "predict" / "predict_tables.md")
+
+
+def test_discrete_tables_regenerate_from_the_committed_runs(tmp_path):
+    out = _run("discrete_tables.py", "docs/results/discrete/runs", "--out", str(tmp_path))
+    assert out == _committed(RESULTS / "discrete" / "table.md")
+    assert (tmp_path / "results.json").read_bytes() == (RESULTS / "discrete" / "results.json").read_bytes()
