@@ -82,3 +82,9 @@ def test_discrete_tables_regenerate_from_the_committed_runs(tmp_path):
     out = _run("discrete_tables.py", "docs/results/discrete/runs", "--out", str(tmp_path))
     assert out == _committed(RESULTS / "discrete" / "table.md")
     assert (tmp_path / "results.json").read_bytes() == (RESULTS / "discrete" / "results.json").read_bytes()
+
+
+def test_convergence_table_regenerates_from_the_committed_runs(tmp_path):
+    out = _run("convergence_tables.py", "docs/results/convergence/runs", "--out", str(tmp_path), "--no-plot")
+    assert out == _committed(RESULTS / "convergence" / "table.md")
+    assert (tmp_path / "curves.json").read_bytes() == (RESULTS / "convergence" / "curves.json").read_bytes()
