@@ -2,8 +2,10 @@
 sweep, the evaluation score and the held-out loss against updates, and the plateau step of each.
 
     python experiments/convergence_tables.py /work/convergence-runs [--out docs/results/convergence]
+    python experiments/convergence_tables.py docs/results/convergence/runs docs/results/tt_long/runs \
+        --datasets hopper-medium --out docs/results/tt_long      # the TT's curve beside the DT's
 
-ROOT is the sweep's output (ROOT/EXPERIMENT/DATASET/MODEL/sSEED/metrics.jsonl) or the copy of the
+ROOT (one or more) is the sweep's output (ROOT/EXPERIMENT/DATASET/MODEL/sSEED/metrics.jsonl) or the copy of the
 runs' metrics committed under docs/results/convergence/runs, from which the committed table
 regenerates byte for byte. Runs need not be finished: a curve is drawn as far as it goes.
 
@@ -38,16 +40,20 @@ def read_curves(run_dir: Path) -> dict:
     return {"score": score, "val_loss": val_loss}
 
 
-def collect(root: Path, include_unfinished: bool = False) -> dict:
+def collect(roots: Path | list[Path], include_unfinished: bool = False, datasets: list[str] | None = None) -> dict:
     """{(experiment, dataset, model): {seed: curves}} of the finished runs (an eval.json beside
-    metrics.jsonl), or of every run with include_unfinished (a mean is then cut to the shortest)."""
+    metrics.jsonl), or of every run with include_unfinished (a mean is then cut to the shortest),
+    under each root, of `datasets` only where given."""
     groups: dict = defaultdict(dict)
-    for path in sorted(root.glob("*/*/*/s*/metrics.jsonl")):
-        seed_dir = path.parent
-        if not include_unfinished and not (seed_dir / "eval.json").exists():
-            continue
-        key = (seed_dir.parents[2].name, seed_dir.parents[1].name, seed_dir.parents[0].name)
-        groups[key][seed_dir.name[1:]] = read_curves(seed_dir)
+    for root in [roots] if isinstance(roots, Path) else roots:
+        for path in sorted(root.glob("*/*/*/s*/metrics.jsonl")):
+            seed_dir = path.parent
+            if not include_unfinished and not (seed_dir / "eval.json").exists():
+                continue
+            key = (seed_dir.parents[2].name, seed_dir.parents[1].name, seed_dir.parents[0].name)
+            if datasets and key[1] not in datasets:
+                continue
+            groups[key][seed_dir.name[1:]] = read_curves(seed_dir)
     return dict(groups)
 
 
@@ -117,13 +123,13 @@ def plot(summary: dict, groups: dict, out: Path) -> list[Path]:
                 continue
             seeds = groups[(experiment, ds, model)]
             (line,) = axes[0].plot(row["steps"], row["score_mean"],
-                                   label=f"{experiment}, mean of {row['seeds_with_curves']} seeds")
+                                   label=f"{experiment} {model}, mean of {row['seeds_with_curves']} seeds")
             for curve in (seeds[s]["score"] for s in sorted(seeds, key=int)):  # each seed, faint
                 axes[0].plot(sorted(curve), [curve[k] for k in sorted(curve)], alpha=0.25, lw=0.8,
                              color=line.get_color())
             loss_steps, loss, _ = mean_curve([seeds[s]["val_loss"] for s in seeds if seeds[s]["val_loss"]])
             if loss_steps:
-                axes[1].plot(loss_steps, loss, color=line.get_color(), label=experiment)
+                axes[1].plot(loss_steps, loss, color=line.get_color(), label=f"{experiment} {model}")
         axes[0].set(xlabel="updates", ylabel="normalized score (highest target)", title=f"{dataset}: evaluation")
         axes[1].set(xlabel="updates", ylabel="held-out loss", title=f"{dataset}: held-out episodes")
         add_legend(axes[0], below=True)
@@ -135,16 +141,18 @@ def plot(summary: dict, groups: dict, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path)
+    parser.add_argument("roots", type=Path, nargs="+", metavar="ROOT")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "results" / "convergence")
     parser.add_argument("--tolerance", type=float, default=5.0)
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--datasets", nargs="+", help="only these datasets' runs")
     parser.add_argument("--include-unfinished", action="store_true",
                         help="also runs without an eval.json (still training); means are cut to the shortest")
     args = parser.parse_args(argv)
-    groups = collect(args.root, args.include_unfinished)
+    groups = collect(args.roots, args.include_unfinished, args.datasets)
     if not groups:
-        raise SystemExit(f"no metrics.jsonl under {args.root}/EXPERIMENT/DATASET/MODEL/sSEED")
+        raise SystemExit(f"no metrics.jsonl under {' or '.join(map(str, args.roots))}/EXPERIMENT/DATASET/MODEL/sSEED"
+                         + (f" of {', '.join(args.datasets)}" if args.datasets else ""))
     summary = summarise(groups, args.tolerance)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "curves.json").write_text(json.dumps(summary, indent=1) + "\n")

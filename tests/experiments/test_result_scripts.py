@@ -403,3 +403,20 @@ def test_quantized_heuristic_lands_the_lander_through_fine_bins_and_not_through_
     assert script.heuristic_score("unused", 100, "states", episodes=2, data=data) > 80
     # two bins per dimension: every state decodes to one of two means, and the controller is nearly blind
     assert script.heuristic_score("unused", 2, "states", episodes=2, data=data) < plain - 30
+
+
+def test_tt_goal_use_swaps_the_goal_tokens_of_every_transition_and_nothing_else():
+    spec = importlib.util.spec_from_file_location("tt_goal_use", EXPERIMENTS / "tt_goal_use.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import torch
+
+    transition_dim, dims = 10, (4, 5)  # [x, y, vx, vy, gx, gy, a0, a1, r, V]
+    tokens = torch.arange(3 * 2 * transition_dim).reshape(3, 2 * transition_dim)  # 3 windows of 2 transitions
+    order = torch.tensor([2, 0, 1])
+    swapped = module.swap_state_goal(tokens, order, dims, transition_dim)
+    goal_positions = [4, 5, 14, 15]
+    assert torch.equal(swapped[:, goal_positions], tokens[order][:, goal_positions])
+    rest = [i for i in range(2 * transition_dim) if i not in goal_positions]
+    assert torch.equal(swapped[:, rest], tokens[:, rest])
+    assert not torch.equal(swapped, tokens) and torch.equal(tokens[0, :3], torch.tensor([0, 1, 2]))  # input untouched

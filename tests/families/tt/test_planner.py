@@ -249,6 +249,23 @@ def test_a_runs_own_planner_size_is_its_evaluations_default_and_flags_override_i
         tiny_tt_config(eval_beam_width=0)
 
 
+def test_a_runs_own_plan_mode_is_its_evaluations_default_and_a_flag_overrides_it():
+    """--eval-plan-mode likelihood makes an imitation run's evaluations during training plan the most
+    probable trajectory, as its final one does; a mode given to `seqrl eval` still wins."""
+    from seqrl.errors import ConfigError
+    from seqrl.families import get_family
+    from tests.helpers.tt import tiny_tt, tiny_tt_config
+
+    family = get_family("tt")
+    model = tiny_tt()
+    assert family.make_policy(model, model.spec, tiny_tt_config(), None).settings.mode == "reward"
+    cfg = tiny_tt_config(eval_plan_mode="likelihood")
+    assert family.make_policy(model, model.spec, cfg, None).settings.mode == "likelihood"
+    assert family.make_policy(model, model.spec, cfg, None, settings={"mode": "reward"}).settings.mode == "reward"
+    with pytest.raises(ConfigError, match="unknown --eval-plan-mode 'greedy'"):
+        tiny_tt_config(eval_plan_mode="greedy")
+
+
 def test_a_context_of_one_transition_is_refused_by_name():
     """Cropped in whole transitions, a one-transition window empties when its transition completes."""
     from seqrl.errors import ConfigError

@@ -201,8 +201,10 @@ class TrajectoryTransformerFamily(Family):
 
                 raise ConfigError(f"{spec.dataset}'s observations hold no goal to plan towards: train with "
                                   "--observation-goal-dims naming the dimensions where its environment puts the goal")
-        # The run's own planner size (eval_horizon, eval_beam_width) under the caller's overrides.
-        own = {"horizon": cfg.eval_horizon, "beam_width": cfg.eval_beam_width}
+        # The run's own planner size and mode (eval_horizon, eval_beam_width, eval_plan_mode) under the
+        # caller's overrides.
+        own = {"horizon": cfg.eval_horizon, "beam_width": cfg.eval_beam_width,
+               "mode": getattr(cfg, "eval_plan_mode", None)}
         given = {k: v for k, v in (settings or {}).items() if v is not None}  # an unset flag keeps the run's
         own = {k: v for k, v in own.items() if v is not None}
         return planner_settings(spec.dataset, cfg.discount, {**own, **given})

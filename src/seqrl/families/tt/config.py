@@ -117,6 +117,10 @@ class TTConfig(LMInitConfig):
     eval_beam_width: int | None = None
     """Beam width of this run's own evaluations (default: the authors' 128; 32 on halfcheetah;
     16 is the CPU scale)."""
+    eval_plan_mode: Literal["reward", "likelihood"] | None = None
+    """Planning mode of this run's own evaluations: reward (the default) or likelihood (imitation:
+    the most probable trajectory), so the curves logged during training measure the planner the
+    run is meant for. A goal-conditioned run always plans by likelihood."""
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "TTConfig":
@@ -175,6 +179,11 @@ class TTConfig(LMInitConfig):
         for name in ("eval_horizon", "eval_beam_width"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.eval_plan_mode not in (None, "reward", "likelihood"):
+            raise ConfigError(f"unknown --eval-plan-mode {self.eval_plan_mode!r}; choose reward or likelihood")
+        if self.goal != "none" and self.eval_plan_mode == "reward":
+            raise ConfigError("--eval-plan-mode reward: a goal-conditioned run is trained without rewards and plans "
+                              "by likelihood")
         if self.goal == "none" and (self.goal_dims is not None or self.observation_goal_dims is not None):
             raise ConfigError("--goal-dims and --observation-goal-dims apply to goal-conditioned runs: add --goal episode-end "
                               "(or window-end, future)")
