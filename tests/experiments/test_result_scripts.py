@@ -420,3 +420,19 @@ def test_tt_goal_use_swaps_the_goal_tokens_of_every_transition_and_nothing_else(
     rest = [i for i in range(2 * transition_dim) if i not in goal_positions]
     assert torch.equal(swapped[:, rest], tokens[:, rest])
     assert not torch.equal(swapped, tokens) and torch.equal(tokens[0, :3], torch.tensor([0, 1, 2]))  # input untouched
+
+
+def test_tt_state_range_finds_the_first_step_outside_the_data_box_and_the_share_of_dims_outside_at_the_end():
+    spec = importlib.util.spec_from_file_location("tt_state_range", EXPERIMENTS / "tt_state_range.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    low, high = np.array([-1.0, -1.0, -1.0, -1.0]), np.array([1.0, 1.0, 1.0, 1.0])
+    inside = np.zeros((5, 4))
+    drifting = np.zeros((6, 4))
+    drifting[3:, 0] = 2.0  # leaves at step 3 on one dimension
+    drifting[5, 1] = -3.0  # and ends with two of four outside
+    exits = module.range_exits([inside, drifting], low, high)
+    assert exits == {"left": 0.5, "first_step_median": 3.0, "last_state_outside": (0.0 + 0.5) / 2}
+    assert module.range_exits([inside], low, high)["first_step_median"] is None
+    assert module.parse_planner(["horizon=1", "action_cdf=0.4", "mode=likelihood"]) == \
+        {"horizon": 1, "action_cdf": 0.4, "mode": "likelihood"}
