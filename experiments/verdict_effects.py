@@ -111,6 +111,14 @@ def discrete_sweep(dataset: str, arm: str) -> list[float]:
     return [arms[arm]["seeds"][s]["score"] for s in sorted(arms[arm]["seeds"], key=int)]
 
 
+def tt_fixed(pattern: str, key: str = "score_mean") -> list[float]:
+    """Per-seed results of the fixed TT's committed runs (docs/results/tt_fixed/runs/PATTERN/s*/eval.json)."""
+    paths = sorted((RESULTS / "tt_fixed" / "runs").glob(f"{pattern}/s*/eval.json"))
+    if not paths:
+        raise SystemExit(f"verdict_effects.py: no runs docs/results/tt_fixed/runs/{pattern}/s*")
+    return [json.loads(p.read_text())["results"][0][key] for p in paths]
+
+
 def maze(arm: str) -> list[float]:
     text = (RESULTS / "tt_goal" / "tt_goal_tables.md").read_text()
     return [float(m.group(1)) / 100.0 for m in re.finditer(rf"^\| {re.escape(arm)}/s\d \| \d+ \| (\d+) \|", text, re.M)]
@@ -217,6 +225,13 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
         add("TT", f"{d}: TT likelihood beam search − BC", welch(summary("tti", "expert", d, "bc"), summary("tti", "expert", d, "tt")))
     add("TT", "four rooms: goal TT (episode end) − goal BC (success rate, points)",
         boot(maze("baseline/pointmaze-fourrooms/bc"), maze("goal/pointmaze-fourrooms/tt+episode-end"), 100.0))
+    # The TT after the fixes (docs/results/tt_fixed).
+    add("TT", "lunarlander-expert: fixed TT likelihood beam search − BC (tt_imitation.yaml, 15,000 updates)",
+        boot(tt_fixed("tt_imitation/lunarlander/lunarlander-expert/bc"),
+             tt_fixed("tt_imitation/lunarlander/lunarlander-expert/tt")))
+    maze_bc = tt_fixed("tt_goal/baseline/pointmaze-fourrooms/bc", "success_rate")
+    add("TT", "four rooms: fixed goal TT, goal prefix (episode end) − goal BC (success rate, points)",
+        boot(maze_bc, tt_fixed("tt_goal/prefix/pointmaze-fourrooms/tt+episode-end", "success_rate"), 100.0))
 
     # Language-model initialisation: final scores after 1500 updates.
     for task in ("hopper", "halfcheetah", "walker2d"):
