@@ -119,6 +119,22 @@ def tt_fixed(pattern: str, key: str = "score_mean") -> list[float]:
     return [json.loads(p.read_text())["results"][0][key] for p in paths]
 
 
+def from_seeds(values: list[float]) -> tuple[float, float, int, str]:
+    """`summary`'s (mean, sample std, seeds, label) of per-seed values, for a Welch interval against a summary."""
+    import numpy as np
+
+    v = np.asarray(values, float)
+    return float(v.mean()), float(v.std(ddof=1)), len(v), f"{v.mean():.1f} ± {v.std():.1f}"
+
+
+def convergence_final(dataset: str) -> list[float]:
+    """The paper-size baseline DT's final scores (20,000 updates, highest target) from experiments/convergence.yaml's committed runs."""
+    out = []
+    for path in sorted((RESULTS / "convergence" / "runs" / "paper-size" / dataset / "continuous").glob("s*/eval.json")):
+        out.append(max(json.loads(path.read_text())["results"], key=lambda r: r["target"])["score_mean"])
+    return out
+
+
 def maze(arm: str) -> list[float]:
     text = (RESULTS / "tt_goal" / "tt_goal_tables.md").read_text()
     return [float(m.group(1)) / 100.0 for m in re.finditer(rf"^\| {re.escape(arm)}/s\d \| \d+ \| (\d+) \|", text, re.M)]
@@ -226,12 +242,23 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
     add("TT", "four rooms: goal TT (episode end) − goal BC (success rate, points)",
         boot(maze("baseline/pointmaze-fourrooms/bc"), maze("goal/pointmaze-fourrooms/tt+episode-end"), 100.0))
     # The TT after the fixes (docs/results/tt_fixed).
+    add("TT", "hopper-medium: fixed TT, 20,000 updates (tt_long.yaml) − DT continuous, 20,000 updates (convergence.yaml)",
+        boot(convergence_final("hopper-medium"), tt_fixed("tt_long/reward/hopper-medium/tt")))
+    for task in ("hopper", "halfcheetah", "walker2d"):
+        d = f"{task}-medium"
+        add("TT", f"{d}: fixed TT − DT continuous (tt.yaml main, 2000 updates)",
+            welch(summary(P, "main", d, "continuous"), from_seeds(tt_fixed(f"tt/main/{d}/tt"))))
     add("TT", "lunarlander-expert: fixed TT likelihood beam search − BC (tt_imitation.yaml, 15,000 updates)",
         boot(tt_fixed("tt_imitation/lunarlander/lunarlander-expert/bc"),
              tt_fixed("tt_imitation/lunarlander/lunarlander-expert/tt")))
     maze_bc = tt_fixed("tt_goal/baseline/pointmaze-fourrooms/bc", "success_rate")
     add("TT", "four rooms: fixed goal TT, goal prefix (episode end) − goal BC (success rate, points)",
         boot(maze_bc, tt_fixed("tt_goal/prefix/pointmaze-fourrooms/tt+episode-end", "success_rate"), 100.0))
+    add("TT", "four rooms: fixed TT, goal in every state − goal BC (success rate, points)",
+        boot(maze_bc, tt_fixed("tt_goal/state/pointmaze-fourrooms/tt", "success_rate"), 100.0))
+    add("TT", "four rooms: fixed TT, goal in every state − goal prefix (success rate, points)",
+        boot(tt_fixed("tt_goal/prefix/pointmaze-fourrooms/tt+episode-end", "success_rate"),
+             tt_fixed("tt_goal/state/pointmaze-fourrooms/tt", "success_rate"), 100.0))
 
     # Language-model initialisation: final scores after 1500 updates.
     for task in ("hopper", "halfcheetah", "walker2d"):

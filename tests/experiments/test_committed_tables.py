@@ -88,3 +88,19 @@ def test_convergence_table_regenerates_from_the_committed_runs(tmp_path):
     out = _run("convergence_tables.py", "docs/results/convergence/runs", "--out", str(tmp_path), "--no-plot")
     assert out == _committed(RESULTS / "convergence" / "table.md")
     assert (tmp_path / "curves.json").read_bytes() == (RESULTS / "convergence" / "curves.json").read_bytes()
+
+
+def test_the_fixed_tt_tables_regenerate_from_their_committed_runs(tmp_path):
+    """docs/results/tt_fixed (issue 25): the TT's hopper curve beside the DT's, the goal table and
+    tt.yaml main's table, from the committed run files."""
+    fixed = RESULTS / "tt_fixed"
+    out = _run("convergence_tables.py", "docs/results/convergence/runs", "docs/results/tt_fixed/runs/tt_long",
+               "--datasets", "hopper-medium", "--out", str(tmp_path), "--no-plot")
+    assert out == _committed(fixed / "hopper_curves" / "table.md")
+    assert (tmp_path / "curves.json").read_bytes() == (fixed / "hopper_curves" / "curves.json").read_bytes()
+    assert "reward/hopper-medium/tt | 3 |" in out  # the TT's three seeds beside the DT's
+    out = _run("tt_goal_tables.py", "docs/results/tt_fixed/runs/tt_goal")
+    assert out == _committed(fixed / "goal_tables.md")
+    out = _run("tt_tables.py", "docs/results/tt_fixed/tt_main/results.csv", "docs/results/results.csv",
+               "--runs", "docs/results/tt_fixed/runs/tt")
+    assert out == _committed(fixed / "tt_main" / "tt_tables.md")
