@@ -135,6 +135,14 @@ def convergence_final(dataset: str) -> list[float]:
     return out
 
 
+def claims(experiment: str, dataset: str, model: str) -> list[float]:
+    """experiments/claims.yaml's per-seed scores at the highest target, from its committed runs (docs/results/claims/runs)."""
+    paths = sorted((RESULTS / "claims" / "runs" / experiment / dataset / model).glob("s*/eval.json"))
+    if not paths:
+        raise SystemExit(f"verdict_effects.py: no runs docs/results/claims/runs/{experiment}/{dataset}/{model}/s*")
+    return [max(json.loads(p.read_text())["results"], key=lambda r: r["target"])["score_mean"] for p in paths]
+
+
 def maze(arm: str) -> list[float]:
     text = (RESULTS / "tt_goal" / "tt_goal_tables.md").read_text()
     return [float(m.group(1)) / 100.0 for m in re.finditer(rf"^\| {re.escape(arm)}/s\d \| \d+ \| (\d+) \|", text, re.M)]
@@ -152,6 +160,10 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
         d = f"{task}-medium"
         add("C1", f"{d}: tokenized − continuous (main)",
             welch(summary(P, "main", d, "continuous"), summary(P, "main", d, "tokenized")))
+    for task in ("hopper", "walker2d"):  # claims.yaml: 3000 updates, past the baseline's plateau, 5 seeds
+        d = f"{task}-medium"
+        add("C1", f"{d}: tokenized − continuous (claims.yaml, 3000 updates)",
+            boot(claims(f"c1-{task}", d, "continuous"), claims(f"c1-{task}", d, "tokenized")))
     for task in ("hopper", "halfcheetah", "walker2d"):
         d = f"{task}-medium"
         for m in ("tokenized-spread", "continuous-spread"):
