@@ -97,12 +97,14 @@ def graph(policy: str) -> list[float]:
     return json.loads((RESULTS / "graph_stitching" / "results.json").read_text())["summary"][policy]["optimal"]["per_seed"]
 
 
+def highest_target_score(eval_json: Path) -> float:
+    """A run's normalized score at its highest target, from its eval.json."""
+    return max(json.loads(eval_json.read_text())["results"], key=lambda r: r["target"])["score_mean"]
+
+
 def discrete(model: str) -> list[float]:
-    out = []
-    for run in sorted((RESULTS / "discrete_lunarlander").glob(f"ll-{model}-s*")):
-        results = json.loads((run / "eval.json").read_text())["results"]
-        out.append(max(results, key=lambda r: r["target"])["score_mean"])
-    return out
+    return [highest_target_score(run / "eval.json")
+            for run in sorted((RESULTS / "discrete_lunarlander").glob(f"ll-{model}-s*"))]
 
 
 def discrete_sweep(dataset: str, arm: str) -> list[float]:
@@ -129,10 +131,8 @@ def from_seeds(values: list[float]) -> tuple[float, float, int, str]:
 
 def convergence_final(dataset: str) -> list[float]:
     """The paper-size baseline DT's final scores (20,000 updates, highest target) from experiments/convergence.yaml's committed runs."""
-    out = []
-    for path in sorted((RESULTS / "convergence" / "runs" / "paper-size" / dataset / "continuous").glob("s*/eval.json")):
-        out.append(max(json.loads(path.read_text())["results"], key=lambda r: r["target"])["score_mean"])
-    return out
+    runs = RESULTS / "convergence" / "runs" / "paper-size" / dataset / "continuous"
+    return [highest_target_score(path) for path in sorted(runs.glob("s*/eval.json"))]
 
 
 def claims(experiment: str, dataset: str, model: str) -> list[float]:
@@ -140,7 +140,7 @@ def claims(experiment: str, dataset: str, model: str) -> list[float]:
     paths = sorted((RESULTS / "claims" / "runs" / experiment / dataset / model).glob("s*/eval.json"))
     if not paths:
         raise SystemExit(f"verdict_effects.py: no runs docs/results/claims/runs/{experiment}/{dataset}/{model}/s*")
-    return [max(json.loads(p.read_text())["results"], key=lambda r: r["target"])["score_mean"] for p in paths]
+    return [highest_target_score(p) for p in paths]
 
 
 def maze(arm: str) -> list[float]:

@@ -264,6 +264,8 @@ def test_a_runs_own_plan_mode_is_its_evaluations_default_and_a_flag_overrides_it
     assert family.make_policy(model, model.spec, cfg, None, settings={"mode": "reward"}).settings.mode == "reward"
     with pytest.raises(ConfigError, match="unknown --eval-plan-mode 'greedy'"):
         tiny_tt_config(eval_plan_mode="greedy")
+    with pytest.raises(ConfigError, match="--eval-plan-mode reward: a goal-conditioned run"):
+        tiny_tt_config(goal="episode-end", eval_plan_mode="reward")
 
 
 def test_a_context_of_one_transition_is_refused_by_name():

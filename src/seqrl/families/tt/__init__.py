@@ -204,7 +204,7 @@ class TrajectoryTransformerFamily(Family):
         # The run's own planner size and mode (eval_horizon, eval_beam_width, eval_plan_mode) under the
         # caller's overrides.
         own = {"horizon": cfg.eval_horizon, "beam_width": cfg.eval_beam_width,
-               "mode": getattr(cfg, "eval_plan_mode", None)}
+               "mode": cfg.eval_plan_mode}
         given = {k: v for k, v in (settings or {}).items() if v is not None}  # an unset flag keeps the run's
         own = {k: v for k, v in own.items() if v is not None}
         return planner_settings(spec.dataset, cfg.discount, {**own, **given})
