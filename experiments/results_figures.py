@@ -147,12 +147,52 @@ def keydoor(out: Path) -> Path:
     return save_figure(fig, out / "final-keydoor.png")
 
 
+def claims(out: Path) -> Path | None:
+    """claims.yaml (the central claims at the converged budget, 5 seeds as dots): C1 and C4 on the
+    left, by dataset; C3's transfer arms on the right."""
+    path = RESULTS / "claims" / "results.json"
+    if not path.exists():
+        return None
+    results = json.loads(path.read_text())
+
+    def arm(experiment: str, dataset: str, name: str) -> list[float] | None:
+        runs = results.get(experiment, {}).get(dataset, {}).get(name)
+        return [runs[s]["score"] for s in sorted(runs, key=int)] if runs else None
+
+    def series(rows: dict[str, list[list[float] | None]]) -> tuple[dict, dict]:
+        summary = {k: [None if v is None else (float(np.mean(v)), float(np.std(v))) for v in vs] for k, vs in rows.items()}
+        return summary, rows
+
+    datasets = [f"{t}-{d}" for t in ("hopper", "halfcheetah", "walker2d") for d in ("medium", "mixed")]
+    dt = {d: ("c1-" if d.endswith("medium") else "c4-") + d.split("-")[0] + ("" if d.endswith("medium") else "-mixed")
+          for d in datasets}
+    left = {"DT continuous": [arm(dt[d], d, "continuous") for d in datasets],
+            "DT pooled tokenized": [arm(dt[d], d, "tokenized") for d in datasets],
+            "BC": [arm("c4-bc", d, "bc+all") for d in datasets],
+            "10% BC": [arm("c4-bc", d, "bc+top10") for d in datasets]}
+    spread = "tokenized-spread"
+    right = {"hopper-medium, tokenized-spread": [
+        arm("c3-transfer", "hopper-medium", f"{spread}+ft-embeddings,rebuild=state"),
+        arm("c3-transfer", "hopper-medium", f"{spread}+ft-all,rebuild=state"),
+        arm("c3-scratch", "hopper-medium", f"{spread}+unmatched"), arm("c3-scratch", "hopper-medium", f"{spread}+matched")]}
+    fig, axes = new_figure(1, 2, figsize=(11, 3.8), width_ratios=[3, 1.3])
+    bars(axes[0], [d.replace("-", "\n", 1) for d in datasets], *series(left))
+    axes[0].set_title("claims.yaml C1, C4: 3000 updates, 64 × 2, 5 seeds (dots)", fontsize="medium")
+    add_legend(axes[0], below=True)
+    bars(axes[1], ["embeddings\nonly", "all\nlayers", "scratch\n3000", "scratch\n6000"], *series(right))
+    axes[1].set_title("C3: halfcheetah → hopper", fontsize="medium")
+    return save_figure(fig, out / "final-claims.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS / "figures")
     args = parser.parse_args()
-    for figure in (main_table, transfer, dt_bc, halfcheetah_spread, lm_init, tt, keydoor):
-        path = figure(args.out).resolve()
+    for figure in (main_table, transfer, dt_bc, halfcheetah_spread, lm_init, tt, keydoor, claims):
+        path = figure(args.out)
+        if path is None:
+            continue
+        path = path.resolve()
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from seqrl.experiments.effects import bootstrap_difference
+import claims_tables  # experiments/, beside this script: the claims.yaml comparisons are defined once, there
 from seqrl.experiments.report import read_results_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,11 +81,11 @@ def welch(a: tuple[float, float, int, str], b: tuple[float, float, int, str]) ->
     return {"a": la, "b": lb, "diff": diff, "low": low, "high": high, "seeds": f"{na}, {nb}", "interval": "Welch t"}
 
 
-def boot(a: list[float], b: list[float], scale: float = 1.0) -> dict[str, Any]:
-    e = bootstrap_difference(a, b)
+def boot(a: list[float], b: list[float], scale: float = 1.0, paired: bool = False) -> dict[str, Any]:
+    e = claims_tables.effect(a, b, paired)
     fmt = lambda xs: ", ".join(f"{scale * x:.0f}" if scale != 1.0 else f"{x:.1f}" for x in xs)  # noqa: E731
     return {"a": fmt(a), "b": fmt(b), "diff": scale * e.difference, "low": scale * e.low, "high": scale * e.high,
-            "seeds": f"{len(a)}, {len(b)}", "interval": "bootstrap"}
+            "seeds": f"{len(a)}, {len(b)}", "interval": "paired bootstrap" if paired else "bootstrap"}
 
 
 def keydoor(dataset: str, arm: str) -> list[float]:
@@ -135,12 +135,12 @@ def convergence_final(dataset: str) -> list[float]:
     return [highest_target_score(path) for path in sorted(runs.glob("s*/eval.json"))]
 
 
-def claims(experiment: str, dataset: str, model: str) -> list[float]:
-    """experiments/claims.yaml's per-seed scores at the highest target, from its committed runs (docs/results/claims/runs)."""
-    paths = sorted((RESULTS / "claims" / "runs" / experiment / dataset / model).glob("s*/eval.json"))
-    if not paths:
-        raise SystemExit(f"verdict_effects.py: no runs docs/results/claims/runs/{experiment}/{dataset}/{model}/s*")
-    return [highest_target_score(p) for p in paths]
+def claims(claim: str) -> list[tuple[str, dict[str, Any]]]:
+    """experiments/claims.yaml's comparisons for one claim (C1, C3 or C4; claims_tables.py defines
+    them), from its committed runs (docs/results/claims/runs): (what, effect) rows."""
+    results = claims_tables.collect_results(RESULTS / "claims" / "runs")
+    return [(f"claims.yaml, 3000 updates: {what}", boot(a, b, paired=paired))
+            for name, what, a, b, paired in claims_tables.comparisons(results) if name == claim]
 
 
 def maze(arm: str) -> list[float]:
@@ -160,10 +160,8 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
         d = f"{task}-medium"
         add("C1", f"{d}: tokenized − continuous (main)",
             welch(summary(P, "main", d, "continuous"), summary(P, "main", d, "tokenized")))
-    for task in ("hopper", "walker2d"):  # claims.yaml: 3000 updates, past the baseline's plateau, 5 seeds
-        d = f"{task}-medium"
-        add("C1", f"{d}: tokenized − continuous (claims.yaml, 3000 updates)",
-            boot(claims(f"c1-{task}", d, "continuous"), claims(f"c1-{task}", d, "tokenized")))
+    for what, effect in claims("C1"):  # claims.yaml: 3000 updates, past the baseline's plateau, 5 seeds
+        add("C1", what, effect)
     for task in ("hopper", "halfcheetah", "walker2d"):
         d = f"{task}-medium"
         for m in ("tokenized-spread", "continuous-spread"):
@@ -211,6 +209,8 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
     add("C3", "transfer-hopper-walker2d, pooled tokenized: embeddings − from scratch (2× updates)",
         welch(summary(P, "main", "walker2d-medium", "tokenized"),
               summary(P, "transfer-hopper-walker2d", "walker2d-medium", "tokenized", "ft-embeddings")))
+    for what, effect in claims("C3"):
+        add("C3", what, effect)
 
     # The DT paper: C4, Key-to-Door, the graph, discrete LunarLander.
     for task in ("hopper", "halfcheetah", "walker2d"):
@@ -219,12 +219,16 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
             dt = summary(A, f"dt-bc-{task}", d, "continuous")
             add("C4", f"{d}: DT − BC", welch(summary(A, "bc", d, "bc", "all"), dt))
             add("C4", f"{d}: DT − 10% BC", welch(summary(A, "bc", d, "bc", "top10"), dt))
+    for what, effect in claims("C4"):
+        add("C4", what, effect)
     for task in ("hopper", "halfcheetah", "walker2d"):
         for data in ("medium", "mixed"):
             d = f"{task}-{data}"
             add("C5", f"{d}: DT at its highest − at its lowest target (same runs; unpaired interval)",
                 welch(summary(A, f"dt-bc-{task}", d, "continuous", target="lowest"),
                       summary(A, f"dt-bc-{task}", d, "continuous", target="highest")))
+    for what, effect in claims("C5"):
+        add("C5", what, effect)
     add("KD", "keydoor-random: DT sampled − BC (success rate, points)",
         boot(keydoor("keydoor-random", "bc+all"), keydoor("keydoor-random", "continuous+sample"), 100.0))
     add("KD", "keydoor-random: DT argmax − BC (success rate, points)",

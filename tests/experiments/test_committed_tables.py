@@ -104,3 +104,17 @@ def test_the_fixed_tt_tables_regenerate_from_their_committed_runs(tmp_path):
     out = _run("tt_tables.py", "docs/results/tt_fixed/tt_main/results.csv", "docs/results/results.csv",
                "--runs", "docs/results/tt_fixed/runs/tt")
     assert out == _committed(fixed / "tt_main" / "tt_tables.md")
+
+
+def test_the_claims_tables_regenerate_from_the_committed_runs(tmp_path):
+    """experiments/claims.yaml (issue 30 §2): scores and effects with bootstrap intervals, from the
+    committed run files; the verdict table's claims.yaml rows come from the same comparisons."""
+    out = _run("claims_tables.py", "docs/results/claims/runs", "--out", str(tmp_path))
+    assert out == _committed(RESULTS / "claims" / "table.md")
+    assert (tmp_path / "results.json").read_bytes() == (RESULTS / "claims" / "results.json").read_bytes()
+    assert "| C1 | hopper-medium: DT pooled tokenized − DT continuous | -5.0 [-11.5, +0.6] | 5, 5 | not resolved |" in out
+    verdicts = _committed(RESULTS / "verdicts.md")
+    for line in out.splitlines():
+        if line.startswith("| C") and "comparison" not in line:
+            interval = line.split(" | ")[2]
+            assert interval in verdicts, f"claims_tables.py's {line!r} is not in verdicts.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqrl.experiments.effects import bootstrap_difference
+from seqrl.experiments.effects import bootstrap_difference, bootstrap_paired_difference
 from seqrl.experiments.report import write_report
 from tests.helpers.runs import fake_run
 
@@ -31,6 +31,21 @@ def test_the_interval_covers_the_true_difference_about_as_often_as_it_says():
         effect = bootstrap_difference(a, b, resamples=2000, seed=trial)
         covered += effect.low <= 0.5 <= effect.high
     assert 0.85 <= covered / 200 <= 0.99  # percentile bootstrap with 8 seeds: a little under 95%
+
+
+def test_pairing_removes_the_spread_between_seeds():
+    # Each seed's runs differ a lot from each other, but each run scores exactly 2 more at the
+    # higher target: unpaired, that is lost in the seeds' spread; paired, it is resolved.
+    low = [10.0, 40.0, 25.0, 60.0, 5.0]
+    high = [x + 2.0 for x in low]
+    assert not bootstrap_difference(low, high).resolved
+    paired = bootstrap_paired_difference(low, high)
+    assert paired.difference == pytest.approx(2.0) and paired.low == pytest.approx(2.0) and paired.high == pytest.approx(2.0)
+    assert paired.verdict == "higher"
+    mixed = bootstrap_paired_difference([1.0, 2.0, 3.0, 4.0], [2.0, 1.0, 4.0, 3.0])
+    assert mixed.difference == pytest.approx(0.0) and mixed.verdict == "not resolved"
+    with pytest.raises(ValueError, match="equally long"):
+        bootstrap_paired_difference([1.0, 2.0], [1.0])
 
 
 def test_the_report_writes_effects_against_a_baseline(tmp_path):
