@@ -11,11 +11,12 @@ and prints the table. Experiments that have not run yet are left out of both.
 
 The comparisons:
 - C1: pooled tokenized − continuous actions on each medium dataset (c1-*);
-- C4: the DT (continuous) − BC and − 10% BC on medium (c1-*) and mixed (c4-*-mixed) data;
+- C4: the DT (continuous) − BC and − 10% BC on medium (c1-*) and mixed (c4-*-mixed) data, against
+  BC at 20,000 updates (c4-bc-20k; the curves say where it plateaus) and at the DT's 3000 (c4-bc);
 - C5 (issue 30's second half of C4; verdicts.md's label), achieved against target: each DT run's score at its highest target − at its lowest, paired
   by run (the same model evaluated twice), so the between-seed spread cancels;
-- C3: transfer from halfcheetah to hopper with the agnostic spread codec and its action layers
-  kept: embeddings only − all layers, and each against hopper from scratch with the target's
+- C3: transfer to hopper, from halfcheetah (c3-*) and from walker2d (c3w-*), with the agnostic
+  spread codec and its action layers kept: embeddings only − all layers, and each against hopper from scratch with the target's
   updates alone (unmatched) and with the source's and the target's together (matched).
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ SPREAD = "tokenized-spread"
 FT_EMB, FT_ALL = f"{SPREAD}+ft-embeddings,rebuild=state", f"{SPREAD}+ft-all,rebuild=state"
 SCRATCH, SCRATCH_MATCHED = f"{SPREAD}+unmatched", f"{SPREAD}+matched"
 LABELS = {DT: "DT continuous", "tokenized": "DT pooled tokenized", BC: "BC", BC10: "10% BC",
-          SPREAD: "spread source (halfcheetah)", FT_EMB: "transfer, embeddings only", FT_ALL: "transfer, all layers",
+          SPREAD: "spread source", FT_EMB: "transfer, embeddings only", FT_ALL: "transfer, all layers",
           SCRATCH: "from scratch, 3000 updates (unmatched)", SCRATCH_MATCHED: "from scratch, 6000 updates (matched)"}
 
 
@@ -100,8 +101,10 @@ def comparisons(results: dict) -> list[tuple[str, str, list[float], list[float],
         for data, experiment in (("medium", f"c1-{task}"), ("mixed", f"c4-{task}-mixed")):
             d = f"{task}-{data}"
             dt = _scores(results, experiment, d, DT)
-            add("C4", f"{d}: DT − BC", _scores(results, "c4-bc", d, BC), dt)
-            add("C4", f"{d}: DT − 10% BC", _scores(results, "c4-bc", d, BC10), dt)
+            for bc_experiment, budget in (("c4-bc-20k", "BC at 20,000 updates"),
+                                          ("c4-bc", "BC at the DT's 3000 updates")):
+                add("C4", f"{d}: DT − BC ({budget})", _scores(results, bc_experiment, d, BC), dt)
+                add("C4", f"{d}: DT − 10% BC ({budget})", _scores(results, bc_experiment, d, BC10), dt)
     for task in TASKS:
         for data, experiment in (("medium", f"c1-{task}"), ("mixed", f"c4-{task}-mixed")):
             d = f"{task}-{data}"
@@ -113,13 +116,14 @@ def comparisons(results: dict) -> list[tuple[str, str, list[float], list[float],
             add("C5", f"{d}: DT at target {float(targets[-1]):.0f} − at {float(targets[0]):.0f} (paired by run)",
                 [s["targets"][targets[0]] for s in seeds], [s["targets"][targets[-1]] for s in seeds], paired=True)
     d = "hopper-medium"
-    emb, every = _scores(results, "c3-transfer", d, FT_EMB), _scores(results, "c3-transfer", d, FT_ALL)
     scratch, matched = _scores(results, "c3-scratch", d, SCRATCH), _scores(results, "c3-scratch", d, SCRATCH_MATCHED)
-    add("C3", "halfcheetah → hopper, agnostic spread codec kept: embeddings only − all layers", every, emb)
-    for name, arm in (("all layers", every), ("embeddings only", emb)):
-        add("C3", f"halfcheetah → hopper: {name} − from scratch, unmatched (3000 updates against 6000 in all)",
-            scratch, arm)
-        add("C3", f"halfcheetah → hopper: {name} − from scratch, matched (6000 updates each)", matched, arm)
+    for source, experiment in (("halfcheetah", "c3-transfer"), ("walker2d", "c3w-transfer")):
+        emb, every = _scores(results, experiment, d, FT_EMB), _scores(results, experiment, d, FT_ALL)
+        add("C3", f"{source} → hopper, agnostic spread codec kept: embeddings only − all layers", every, emb)
+        for name, arm in (("all layers", every), ("embeddings only", emb)):
+            add("C3", f"{source} → hopper: {name} − from scratch, unmatched (3000 updates against 6000 in all)",
+                scratch, arm)
+            add("C3", f"{source} → hopper: {name} − from scratch, matched (6000 updates each)", matched, arm)
     return out
 
 

@@ -41,8 +41,8 @@ def read_curves(run_dir: Path) -> dict:
 
 
 def collect(roots: Path | list[Path], include_unfinished: bool = False, datasets: list[str] | None = None) -> dict:
-    """{(experiment, dataset, model): {seed: curves}} of the finished runs (an eval.json beside
-    metrics.jsonl), or of every run with include_unfinished (a mean is then cut to the shortest),
+    """{(experiment, dataset, model): {seed: curves}} of the finished runs with a curve (an eval.json
+    beside metrics.jsonl, and evaluations or a held-out loss during training), or of every such run with include_unfinished (a mean is then cut to the shortest),
     under each root, of `datasets` only where given."""
     groups: dict = defaultdict(dict)
     for root in [roots] if isinstance(roots, Path) else roots:
@@ -53,7 +53,9 @@ def collect(roots: Path | list[Path], include_unfinished: bool = False, datasets
             key = (seed_dir.parents[2].name, seed_dir.parents[1].name, seed_dir.parents[0].name)
             if datasets and key[1] not in datasets:
                 continue
-            groups[key][seed_dir.name[1:]] = read_curves(seed_dir)
+            curves = read_curves(seed_dir)
+            if curves["score"] or curves["val_loss"]:  # a run evaluated only at its end has no curve
+                groups[key][seed_dir.name[1:]] = curves
     return dict(groups)
 
 

@@ -168,19 +168,20 @@ def claims(out: Path) -> Path | None:
           for d in datasets}
     left = {"DT continuous": [arm(dt[d], d, "continuous") for d in datasets],
             "DT pooled tokenized": [arm(dt[d], d, "tokenized") for d in datasets],
-            "BC": [arm("c4-bc", d, "bc+all") for d in datasets],
-            "10% BC": [arm("c4-bc", d, "bc+top10") for d in datasets]}
+            "BC (20,000 updates)": [arm("c4-bc-20k", d, "bc+all") for d in datasets],
+            "10% BC (20,000 updates)": [arm("c4-bc-20k", d, "bc+top10") for d in datasets]}
     spread = "tokenized-spread"
+    transfers = [(source, train) for source in ("c3", "c3w") for train in ("embeddings", "all")]
     right = {"hopper-medium, tokenized-spread": [
-        arm("c3-transfer", "hopper-medium", f"{spread}+ft-embeddings,rebuild=state"),
-        arm("c3-transfer", "hopper-medium", f"{spread}+ft-all,rebuild=state"),
+        *(arm(f"{source}-transfer", "hopper-medium", f"{spread}+ft-{train},rebuild=state") for source, train in transfers),
         arm("c3-scratch", "hopper-medium", f"{spread}+unmatched"), arm("c3-scratch", "hopper-medium", f"{spread}+matched")]}
-    fig, axes = new_figure(1, 2, figsize=(11, 3.8), width_ratios=[3, 1.3])
+    fig, axes = new_figure(1, 2, figsize=(11, 3.8), width_ratios=[3, 1.6])
     bars(axes[0], [d.replace("-", "\n", 1) for d in datasets], *series(left))
-    axes[0].set_title("claims.yaml C1, C4: 3000 updates, 64 × 2, 5 seeds (dots)", fontsize="medium")
+    axes[0].set_title("claims.yaml C1, C4: the DT at 3000 updates, 64 × 2, 5 seeds (dots)", fontsize="medium")
     add_legend(axes[0], below=True)
-    bars(axes[1], ["embeddings\nonly", "all\nlayers", "scratch\n3000", "scratch\n6000"], *series(right))
-    axes[1].set_title("C3: halfcheetah → hopper", fontsize="medium")
+    bars(axes[1], ["from hc.\nemb.", "from hc.\nall", "from w.\nemb.", "from w.\nall", "scratch\n3000", "scratch\n6000"],
+         *series(right))
+    axes[1].set_title("C3: halfcheetah (hc.), walker2d (w.) → hopper", fontsize="medium")
     return save_figure(fig, out / "final-claims.png")
 
 
