@@ -7,7 +7,7 @@ Tolerances (measured maxima in docs/export.md): actions agree within ACTION_TOL 
 between torch, TorchScript and onnxruntime kernels, and seqrl's key/value-cached spread decode
 against the step's full passes); episode lengths exactly, returns within RETURN_TOL of seqrl's
 relative to their size (LunarLander's contacts amplify a 1e-7 action difference to ~1e-4 in a
-return of about 100).
+return of about 50 on an AVX2-only CPU).
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ from seqrl.train import train
 from tests.helpers.dt import tiny_config
 
 ACTION_TOL = 1e-4
-RETURN_TOL = 1e-4  # relative: |return - seqrl's| <= RETURN_TOL * max(1, |seqrl's|)
+# relative: |return - seqrl's| <= RETURN_TOL * max(1, |seqrl's|). Measured maxima: 8.5e-6 on an
+# AVX-512 CPU, 1.04e-4 on an AVX2-only one (onnxruntime's kernels round differently there, and
+# the lander's contacts amplify it), so 1e-3: ten times the worst seen, still far below a wrong
+# bookkeeping step (which moves a 60-step return by whole points).
+RETURN_TOL = 1e-3
 STATES = 200
 EPISODE_STEPS = 60  # max_episode_steps of the episodes compared (LunarLander's own limit is 1000)
 
