@@ -83,6 +83,7 @@ def test_the_model_card_says_what_the_run_is_and_its_scores_after_eval(tmp_path)
     assert "family `dt`, model `continuous`" in card and f"`{result.config.dataset}`" in card
     assert "Not evaluated yet" in card
     assert "seqrl.load(" in card and "torch " in card
+    assert f"torch kernels {torch.backends.cpu.get_cpu_capability()}" in card  # which CPU kernels made it
     evaluate_run(result.run_dir, episodes=2, device="cpu")
     card = (result.run_dir / MODEL_CARD).read_text()
     assert "| target | return | normalized score | length |" in card and "episode i seeded 10000 + i" in card

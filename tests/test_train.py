@@ -12,6 +12,7 @@ from seqrl.checkpoint import checkpoint_path, load_checkpoint
 from seqrl.loading import load_run
 from seqrl.data.sampler import ContextSampler
 from seqrl.errors import CheckpointError, ConfigError
+from seqrl.runs import cpu_description
 from seqrl.train import train
 
 from tests.helpers.dt import VARIANT_CASES, make_dataset, replace, tiny_config
@@ -30,9 +31,23 @@ def test_writes_a_run_directory(tmp_path, tiny_dataset):
     assert config["model"] == "continuous" and config["steps"] == 10
     assert meta["versions"]["torch"] == torch.__version__.split("+")[0] or meta["versions"]["torch"].startswith(torch.__version__[:4])
     assert meta["device"] == "cpu" and meta["spec"]["obs_dim"] == 4
+    # which CPU kernels ran: runs from machines that differ here are not bit-comparable
+    assert meta["cpu"]["torch_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(meta["cpu"]) == {"model", "isa", "torch_capability"}
     assert [x["step"] for x in lines] == [2, 4, 6, 8, 10]
     assert all(np.isfinite(x["loss"]) and x["lr"] > 0 and x["steps_per_sec"] > 0 for x in lines)
     assert load_checkpoint(run)["step"] == 10
+
+
+def test_the_cpu_description_reads_model_and_instruction_sets(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512_bf16\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx\n")
+    cpu = cpu_description(cpuinfo)
+    assert cpu["model"] == "AMD EPYC" and cpu["isa"] == ["avx", "avx2", "fma", "avx512f", "avx512_bf16"]  # the first CPU's
+    missing = cpu_description(tmp_path / "absent")
+    assert missing["model"] is None and missing["isa"] is None
+    assert missing["torch_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_gradient_norm_after_clipping_is_at_most_the_limit(tmp_path, tiny_dataset, monkeypatch):

@@ -202,6 +202,8 @@ def write_model_card(run_dir: Path | str) -> Path:
     lines += ["## Machine and versions", "",
               f"- machine: {metadata.get('processor', '?')}, {metadata.get('cpu_count', '?')} CPUs, "
               f"{metadata.get('platform', '?')}; device {metadata.get('device', '?')}",
+              *([f"- CPU: {cpu.get('model') or '?'}; torch kernels {cpu.get('torch_capability') or '?'}; "
+                 f"instruction sets {', '.join(cpu.get('isa') or []) or '?'}"] if (cpu := metadata.get("cpu")) else []),
               f"- seqrl {versions.get('seqrl', '?')} (git {metadata.get('git_revision') or '?'}), "
               f"torch {versions.get('torch', '?')}, Python {metadata.get('python', '?')}", ""]
     path = run_dir / MODEL_CARD

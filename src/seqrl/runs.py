@@ -64,6 +64,35 @@ def git_revision() -> str | None:
         return None
 
 
+# The instruction sets that change which CPU kernels run, and so the numbers and the speed: runs
+# on machines that differ only in these are not bit-comparable (an AVX2-only EPYC rounds
+# onnxruntime's kernels differently from an AVX-512 one, docs/export.md).
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """The CPU's model name, its kernel-relevant instruction sets (Linux's /proc/cpuinfo) and the
+    capability torch dispatches to (e.g. "AVX2", "AVX512"); None for what cannot be read."""
+    model, flags = None, None
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags" and flags is None:
+                present = set(value.split())
+                flags = [f for f in _ISA_FLAGS if f in present]
+    except OSError:
+        pass
+    try:
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError, RuntimeError):
+        capability = None
+    return {"model": model, "isa": flags, "torch_capability": capability}
+
+
 def environment_metadata(device: str) -> dict[str, Any]:
     versions = {}
     for package in ("seqrl", "torch", "numpy", "gymnasium", "mujoco", "minari", "stable-baselines3"):
@@ -77,6 +106,7 @@ def environment_metadata(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_description(),
         "hostname": socket.gethostname(),
         "git_revision": git_revision(),
         "device": device,
