@@ -21,11 +21,12 @@ The comparisons:
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
+
+import run_tables  # experiments/, beside this script: the command line the table scripts share
 
 from seqrl.experiments.effects import Effect, bootstrap_difference, bootstrap_paired_difference
 
@@ -147,18 +148,7 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "results" / "claims")
-    args = parser.parse_args(argv)
-    results = collect_results(args.root)
-    if not results:
-        raise SystemExit(f"no eval.json under {args.root}/EXPERIMENT/DATASET/ARM/sSEED")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = table(results)
-    (args.out / "table.md").write_text(text)
-    print(text, end="")
+    run_tables.main(__doc__.splitlines()[0], "claims", collect_results, table, argv)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ deviations over seeds) and OUT/table.md, and prints the table.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
+
+import run_tables  # experiments/, beside this script: the command line the table scripts share
 
 ARMS = (("continuous+argmax", "DT, argmax (target 1.0)"), ("continuous+sample", "DT, sampled (target 1.0)"),
         ("bc+all", "BC"), ("bc+top10", "10% BC"))
@@ -57,18 +58,7 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "results" / "keydoor")
-    args = parser.parse_args(argv)
-    results = collect_results(args.root)
-    if not results:
-        raise SystemExit(f"no eval.json under {args.root}/EXPERIMENT/DATASET/ARM/sSEED")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = table(results)
-    (args.out / "table.md").write_text(text)
-    print(text, end="")
+    run_tables.main(__doc__.splitlines()[0], "keydoor", collect_results, table, argv)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ tiny keydoor datasets, and experiments/keydoor_tables.py turns its runs into res
 from __future__ import annotations
 
 import importlib.util
+import sys
 import json
 from pathlib import Path
 
@@ -27,6 +28,9 @@ SPEC = ROOT / "experiments" / "keydoor.yaml"
 
 
 def _tables():
+    # the script imports run_tables from beside it, as it does when run as `python experiments/...`
+    if str(ROOT / "experiments") not in sys.path:
+        sys.path.insert(0, str(ROOT / "experiments"))
     spec = importlib.util.spec_from_file_location("keydoor_tables", ROOT / "experiments" / "keydoor_tables.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
