@@ -18,6 +18,11 @@ The comparisons:
 - C3: transfer to hopper, from halfcheetah (c3-*) and from walker2d (c3w-*), with the agnostic
   spread codec and its action layers kept: embeddings only − all layers, and each against hopper from scratch with the target's
   updates alone (unmatched) and with the source's and the target's together (matched).
+- C6: language-model initialisation (c6-*, 128 × 3, 10,000 updates, evaluated every 500): the text-LM
+  init and the text-LM init with alignment and co-training against the random init, by final score
+  and by the mean of each run's learning curve (the area under it, which an arm that gets to the
+  same level sooner wins), and where each arm's mean curve reaches the random arm's plateau
+  (convergence_tables.py's rule: within 5 points of the last quarter's mean from then on).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+import convergence_tables  # experiments/: the learning-curve reader and the plateau rule
 import run_tables  # experiments/, beside this script: the command line the table scripts share
 
 from seqrl.experiments.effects import Effect, bootstrap_difference, bootstrap_paired_difference
@@ -35,6 +41,11 @@ DT, BC, BC10 = "continuous", "bc+all", "bc+top10"
 SPREAD = "tokenized-spread"
 FT_EMB, FT_ALL = f"{SPREAD}+ft-embeddings,rebuild=state", f"{SPREAD}+ft-all,rebuild=state"
 SCRATCH, SCRATCH_MATCHED = f"{SPREAD}+unmatched", f"{SPREAD}+matched"
+C6_DATASETS = ("hopper-medium", "halfcheetah-medium")
+C6_RANDOM, C6_TEXT, C6_ALIGN = ("c6-random", DT), ("c6-text", f"{DT}+plain"), ("c6-text", f"{DT}+align-cotrain")
+C6_LABELS = {C6_RANDOM: "random init", C6_TEXT: "text-LM init",
+             C6_ALIGN: "text-LM init + alignment + co-training"}
+PLATEAU_TOLERANCE = 5.0  # normalized points, convergence_tables.py's default
 LABELS = {DT: "DT continuous", "tokenized": "DT pooled tokenized", BC: "BC", BC10: "10% BC",
           SPREAD: "spread source", FT_EMB: "transfer, embeddings only", FT_ALL: "transfer, all layers",
           SCRATCH: "from scratch, 3000 updates (unmatched)", SCRATCH_MATCHED: "from scratch, 6000 updates (matched)"}
@@ -53,9 +64,17 @@ def collect_results(root: Path) -> dict:
         results = json.loads(path.read_text())["results"]
         highest = max(results, key=lambda r: -np.inf if r["target"] is None else r["target"])
         runs = out.setdefault(experiment_dir.name, {}).setdefault(dataset_dir.name, {}).setdefault(arm_dir.name, {})
-        runs[seed_dir.name[1:]] = {"score": highest["score_mean"],
-                                   "targets": {_target_key(r["target"]): r["score_mean"] for r in results}}
+        run = {"score": highest["score_mean"],
+               "targets": {_target_key(r["target"]): r["score_mean"] for r in results}}
+        if experiment_dir.name.startswith("c6-"):  # C6 is about the curve, not only where it ends
+            curve = convergence_tables.read_curves(seed_dir)["score"]
+            run["curve"] = {str(step): curve[step] for step in sorted(curve)}
+        runs[seed_dir.name[1:]] = run
     return out
+
+
+def _label(experiment: str, arm: str) -> str:
+    return C6_LABELS.get((experiment, arm)) or LABELS.get(arm, arm)
 
 
 def _seeds(runs: dict) -> list[dict]:
@@ -80,9 +99,17 @@ def scores_table(results: dict) -> list[str]:
                 if len(targets) > 1:
                     low = [s["targets"][targets[0]] for s in seeds]
                     lowest = f"{np.mean(low):.1f} ± {np.std(low):.1f} (target {float(targets[0]):.0f})"
-                lines.append(f"| {experiment} | {dataset} | {LABELS.get(arm, arm)} | {np.mean(scores):.1f} ± "
+                lines.append(f"| {experiment} | {dataset} | {_label(experiment, arm)} | {np.mean(scores):.1f} ± "
                              f"{np.std(scores):.1f} | {', '.join(f'{x:.1f}' for x in scores)} | {lowest} |")
     return lines
+
+
+def _curve_means(results: dict, experiment: str, dataset: str, arm: str) -> list[float] | None:
+    """Each run's mean score over its evaluations during training (the area under its curve)."""
+    runs = results.get(experiment, {}).get(dataset, {}).get(arm)
+    if not runs or not all(r.get("curve") for r in runs.values()):
+        return None
+    return [float(np.mean(list(r["curve"].values()))) for r in _seeds(runs)]
 
 
 def comparisons(results: dict) -> list[tuple[str, str, list[float], list[float], bool]]:
@@ -125,7 +152,44 @@ def comparisons(results: dict) -> list[tuple[str, str, list[float], list[float],
             add("C3", f"{source} → hopper: {name} − from scratch, unmatched (3000 updates against 6000 in all)",
                 scratch, arm)
             add("C3", f"{source} → hopper: {name} − from scratch, matched (6000 updates each)", matched, arm)
+    for d in C6_DATASETS:
+        for (a_exp, a_arm), (b_exp, b_arm) in ((C6_RANDOM, C6_TEXT), (C6_RANDOM, C6_ALIGN), (C6_TEXT, C6_ALIGN)):
+            what = f"{C6_LABELS[b_exp, b_arm]} − {C6_LABELS[a_exp, a_arm]}"
+            add("C6", f"{d}: {what}, final score (10,000 updates)",
+                _scores(results, a_exp, d, a_arm), _scores(results, b_exp, d, b_arm))
+            add("C6", f"{d}: {what}, mean score over the learning curve",
+                _curve_means(results, a_exp, d, a_arm), _curve_means(results, b_exp, d, b_arm))
     return out
+
+
+def c6_convergence_table(results: dict) -> list[str]:
+    """Where each C6 arm's mean curve reaches its own plateau and the random arm's, from the runs'
+    evaluations during training; empty before any C6 run has finished."""
+    lines = []
+    for d in C6_DATASETS:
+        curves = {}
+        for key in (C6_RANDOM, C6_TEXT, C6_ALIGN):
+            runs = results.get(key[0], {}).get(d, {}).get(key[1])
+            if runs and all(r.get("curve") for r in runs.values()):
+                steps, values, _ = convergence_tables.mean_curve(
+                    [{int(k): v for k, v in r["curve"].items()} for r in _seeds(runs)])
+                curves[key] = (steps, values, len(runs))
+        if not curves:
+            continue
+        if not lines:
+            lines = ["| dataset | arm | seeds | evaluated to | own plateau step (±5) | plateau level "
+                     "| first step within 5 of the random arm's plateau level |", "|---|---|---:|---:|---:|---:|---:|"]
+        reference = None
+        if C6_RANDOM in curves:
+            steps, values, _ = curves[C6_RANDOM]
+            reference = values[-max(1, len(values) // 4):].mean()
+        for key, (steps, values, n) in curves.items():
+            plateau = convergence_tables.plateau_step(steps, values, PLATEAU_TOLERANCE)
+            level = values[-max(1, len(values) // 4):].mean()
+            reached = "" if reference is None else next(
+                (str(s) for s, v in zip(steps, values) if v >= reference - PLATEAU_TOLERANCE), "never")
+            lines.append(f"| {d} | {C6_LABELS[key]} | {n} | {steps[-1]} | {plateau or 'not yet'} | {level:.1f} | {reached} |")
+    return lines
 
 
 def effect(a: list[float], b: list[float], paired: bool) -> Effect:
@@ -144,7 +208,8 @@ def effects_table(results: dict) -> list[str]:
 
 
 def table(results: dict) -> str:
-    return "\n".join(scores_table(results) + [""] + effects_table(results)) + "\n"
+    c6 = c6_convergence_table(results)
+    return "\n".join(scores_table(results) + [""] + effects_table(results) + ([""] + c6 if c6 else [])) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,10 +40,11 @@ def read_curves(run_dir: Path) -> dict:
     return {"score": score, "val_loss": val_loss}
 
 
-def collect(roots: Path | list[Path], include_unfinished: bool = False, datasets: list[str] | None = None) -> dict:
+def collect(roots: Path | list[Path], include_unfinished: bool = False, datasets: list[str] | None = None,
+            experiments: list[str] | None = None) -> dict:
     """{(experiment, dataset, model): {seed: curves}} of the finished runs with a curve (an eval.json
     beside metrics.jsonl, and evaluations or a held-out loss during training), or of every such run with include_unfinished (a mean is then cut to the shortest),
-    under each root, of `datasets` only where given."""
+    under each root, of `datasets` and `experiments` only where given."""
     groups: dict = defaultdict(dict)
     for root in [roots] if isinstance(roots, Path) else roots:
         for path in sorted(root.glob("*/*/*/s*/metrics.jsonl")):
@@ -51,7 +52,7 @@ def collect(roots: Path | list[Path], include_unfinished: bool = False, datasets
             if not include_unfinished and not (seed_dir / "eval.json").exists():
                 continue
             key = (seed_dir.parents[2].name, seed_dir.parents[1].name, seed_dir.parents[0].name)
-            if datasets and key[1] not in datasets:
+            if (datasets and key[1] not in datasets) or (experiments and key[0] not in experiments):
                 continue
             curves = read_curves(seed_dir)
             if curves["score"] or curves["val_loss"]:  # a run evaluated only at its end has no curve
@@ -148,13 +149,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tolerance", type=float, default=5.0)
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--datasets", nargs="+", help="only these datasets' runs")
+    parser.add_argument("--experiments", nargs="+", help="only these experiments' runs (a spec's top-level names)")
     parser.add_argument("--include-unfinished", action="store_true",
                         help="also runs without an eval.json (still training); means are cut to the shortest")
     args = parser.parse_args(argv)
-    groups = collect(args.roots, args.include_unfinished, args.datasets)
+    groups = collect(args.roots, args.include_unfinished, args.datasets, args.experiments)
     if not groups:
         raise SystemExit(f"no metrics.jsonl under {' or '.join(map(str, args.roots))}/EXPERIMENT/DATASET/MODEL/sSEED"
-                         + (f" of {', '.join(args.datasets)}" if args.datasets else ""))
+                         + (f" of {', '.join(args.datasets)}" if args.datasets else "")
+                         + (f" in {', '.join(args.experiments)}" if args.experiments else ""))
     summary = summarise(groups, args.tolerance)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "curves.json").write_text(json.dumps(summary, indent=1) + "\n")

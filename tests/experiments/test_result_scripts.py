@@ -436,3 +436,50 @@ def test_tt_state_range_finds_the_first_step_outside_the_data_box_and_the_share_
     assert module.range_exits([inside], low, high)["first_step_median"] is None
     assert module.parse_planner(["horizon=1", "action_cdf=0.4", "mode=likelihood"]) == \
         {"horizon": 1, "action_cdf": 0.4, "mode": "likelihood"}
+
+
+def _c6_run(root: Path, experiment: str, arm: str, seed: int, curve: dict[int, float], final: float) -> None:
+    run = root / experiment / "hopper-medium" / arm / f"s{seed}"
+    run.mkdir(parents=True)
+    records = []
+    for step, score in curve.items():
+        records.append({"step": step, "loss": 0.1, "val_loss": 0.2})
+        records.append({"kind": "eval", "step": step, "eval/target_3600.0/score_mean": score})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = {"target": 3600.0, "episodes": 10, "score_mean": final}
+    (run / "eval.json").write_text(json.dumps({"results": [{**result, "target": 1800.0, "score_mean": final - 5}, result]}))
+
+
+def test_claims_tables_c6_compare_final_scores_curve_areas_and_where_each_arm_reaches_the_random_plateau(
+        tmp_path, capsys, monkeypatch):
+    """C6 (issue 30): an LM-initialised arm that reaches the random arm's level sooner has the same
+    final score but a larger curve mean, and its mean curve enters the random arm's plateau band
+    earlier; both effects come with bootstrap intervals, the plateau steps from the mean curves."""
+    steps = [500 * i for i in range(1, 9)]
+    for seed in range(3):
+        jitter = 0.5 * seed
+        # random init: rises linearly to 40 at step 2500, flat after
+        _c6_run(tmp_path, "c6-random", "continuous", seed,
+                {s: min(40.0, 16.0 * s / 1000) + jitter for s in steps}, 40.0 + jitter)
+        # text init: at 40 from the first evaluation
+        _c6_run(tmp_path, "c6-text", "continuous+plain", seed, {s: 40.0 + jitter for s in steps}, 40.0 + jitter)
+        # align + co-train: flat at 20 (a failing arm)
+        _c6_run(tmp_path, "c6-text", "continuous+align-cotrain", seed, {s: 20.0 + jitter for s in steps}, 20.0 + jitter)
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # claims_tables imports its sibling scripts
+    out = _run_script("claims_tables", [str(tmp_path), "--out", str(tmp_path / "out")], capsys)
+    rows = {line.split(" | ")[1]: line for line in out.splitlines() if line.startswith("| C6 |")}
+    final = rows["hopper-medium: text-LM init − random init, final score (10,000 updates)"]
+    assert "| +0.0 [" in final and final.endswith("| 3, 3 | not resolved |")
+    area = rows["hopper-medium: text-LM init − random init, mean score over the learning curve"]
+    expected = 40.0 - np.mean([min(40.0, 16.0 * s / 1000) for s in steps])
+    assert f"| {expected:+.1f} [" in area and area.endswith("| B higher |")
+    assert rows["hopper-medium: text-LM init + alignment + co-training − text-LM init, final score (10,000 updates)"
+                ].endswith("| B lower |")
+    # the random arm's plateau: its mean curve is within 5 of its last quarter's level (40.5) from 2500 on,
+    # and the text arm is in that band from its first evaluation; the failing arm never
+    table = {line.split(" | ")[1]: line for line in out.splitlines() if line.startswith("| hopper-medium | ")}
+    assert table["random init"].endswith("| 3 | 4000 | 2500 | 40.5 | 2500 |")
+    assert table["text-LM init"].endswith("| 3 | 4000 | 500 | 40.5 | 500 |")
+    assert table["text-LM init + alignment + co-training"].endswith("| never |")
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["c6-random"]["hopper-medium"]["continuous"]["0"]["curve"]["500"] == 8.0
