@@ -22,6 +22,7 @@ from seqrl.data.sampler import ContextSampler
 from seqrl.train import autocast_context, bf16_supported, train
 
 from tests.helpers.dt import replace, tiny_config
+from tests.helpers.interrupt import killed_while_sampling
 
 CPU = torch.device("cpu")
 
@@ -58,20 +59,9 @@ def test_bf16_resume_after_interruption_is_bit_identical(tmp_path, tiny_dataset,
     cfg = tiny(tmp_path, "straight", precision="bf16", model="tokenized", steps=8, checkpoint_every=4)
     straight = train(cfg, dataset=tiny_dataset)
 
-    calls = {"n": 0}
-    original = ContextSampler.sample
-
-    def interrupt(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:  # dies during step 6, after the checkpoint at step 4
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ContextSampler, "sample", interrupt)
     interrupted = replace(cfg, run_dir=str(tmp_path / "resumed"))
-    with pytest.raises(KeyboardInterrupt):
+    with killed_while_sampling(monkeypatch, ContextSampler, 6):  # during step 6, after the checkpoint at step 4
         train(interrupted, dataset=tiny_dataset)
-    monkeypatch.setattr(ContextSampler, "sample", original)
     assert load_checkpoint(tmp_path / "resumed")["step"] == 4
     # Resuming takes the precision from the checkpoint, not from the new command line.
     resumed = train(replace(interrupted, resume=True, precision="fp32"), dataset=tiny_dataset)

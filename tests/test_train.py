@@ -16,6 +16,7 @@ from seqrl.runs import cpu_description
 from seqrl.train import train
 
 from tests.helpers.dt import VARIANT_CASES, make_dataset, replace, tiny_config
+from tests.helpers.interrupt import killed_while_sampling
 
 
 def states_equal(a: dict, b: dict) -> bool:
@@ -83,21 +84,10 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, tiny_dataset, monk
     cfg = tiny_config(tmp_path, steps=12, checkpoint_every=4, **overrides)
     straight = train(replace(cfg, run_dir=str(tmp_path / "straight")), dataset=tiny_dataset)
 
-    calls = {"n": 0}
-    original = ContextSampler.sample
-
-    def interrupt(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 7:  # dies during step 7, after the checkpoint at step 4
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ContextSampler, "sample", interrupt)
     interrupted = replace(cfg, run_dir=str(tmp_path / "resumed"))
-    with pytest.raises(KeyboardInterrupt):
+    with killed_while_sampling(monkeypatch, ContextSampler, 7):  # during step 7, after the checkpoint at step 4
         train(interrupted, dataset=tiny_dataset)
     assert load_checkpoint(tmp_path / "resumed")["step"] == 4
-    monkeypatch.setattr(ContextSampler, "sample", original)
     resumed = train(replace(interrupted, resume=True), dataset=tiny_dataset)
 
     a, b = load_checkpoint(straight.run_dir), load_checkpoint(resumed.run_dir)

@@ -17,6 +17,7 @@ from seqrl.train import train
 from seqrl.transfer import finetune
 
 from tests.helpers.dt import make_dataset, tiny_config
+from tests.helpers.interrupt import killed_while_sampling
 
 
 def prefixed(state: dict, prefixes=("trunk.", "embed_ln.")) -> dict:
@@ -77,19 +78,8 @@ def test_resumed_finetune_is_bit_identical(tmp_path, source, monkeypatch):
     kw = dict(train_mode="embeddings", steps=8, data=data, progress=False, checkpoint_every=4)
     straight = finetune(source.run_dir, "other", run_dir=tmp_path / "straight", **kw)
 
-    calls = {"n": 0}
-    original = ContextSampler.sample
-
-    def interrupt(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(ContextSampler, "sample", interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_while_sampling(monkeypatch, ContextSampler, 6):
         finetune(source.run_dir, "other", run_dir=tmp_path / "resumed", **kw)
-    monkeypatch.setattr(ContextSampler, "sample", original)
     assert load_checkpoint(tmp_path / "resumed")["step"] == 4
     resumed = finetune(source.run_dir, "other", run_dir=tmp_path / "resumed", resume=True, **kw)
     a, b = load_checkpoint(straight.run_dir), load_checkpoint(resumed.run_dir)

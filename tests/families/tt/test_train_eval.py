@@ -22,6 +22,7 @@ from seqrl.train import lr_multiplier, train
 from tests.helpers.envs import ACT_DIM, ENV_ID, SeedLengthEnv, register
 from tests.helpers.dt import make_dataset, tiny_config
 from tests.helpers.tt import tiny_tt_config
+from tests.helpers.interrupt import killed_while_sampling
 
 
 @pytest.fixture(autouse=True)
@@ -78,19 +79,10 @@ def test_tt_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatc
     data = make_dataset(obs_dim=3, act_dim=2)
     cfg = dict(steps=8, checkpoint_every=4, dropout=0.1)
     straight = train(tiny_tt_config(tmp_path, run_dir=str(tmp_path / "a"), **cfg), dataset=data)
-    original, calls = TransitionWindowSampler.sample, []
-
-    def interrupted(self, *args):  # killed while sampling step 6's batch: the step-4 checkpoint survives
-        calls.append(1)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(TransitionWindowSampler, "sample", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    # killed while sampling step 6's batch: the step-4 checkpoint survives
+    with killed_while_sampling(monkeypatch, TransitionWindowSampler, 6):
         train(tiny_tt_config(tmp_path, run_dir=str(tmp_path / "b"), **cfg), dataset=data)
     assert load_checkpoint(tmp_path / "b")["step"] == 4
-    monkeypatch.setattr(TransitionWindowSampler, "sample", original)
     resumed = train(tiny_tt_config(tmp_path, run_dir=str(tmp_path / "b"), resume=True, **cfg), dataset=data)
     assert resumed.step == 8 and states_equal(straight.model.state_dict(), resumed.model.state_dict())
 
