@@ -99,6 +99,11 @@ def test_the_fixed_tt_tables_regenerate_from_their_committed_runs(tmp_path):
     assert out == _committed(fixed / "hopper_curves" / "table.md")
     assert (tmp_path / "curves.json").read_bytes() == (fixed / "hopper_curves" / "curves.json").read_bytes()
     assert "reward/hopper-medium/tt | 3 |" in out  # the TT's three seeds beside the DT's
+    # walker2d-medium: the no-dropout runs were stopped at 15,400 updates (no eval.json), so unfinished ones count
+    out = _run("convergence_tables.py", "docs/results/tt_fixed/runs/tt_long", "--datasets", "walker2d-medium",
+               "--include-unfinished", "--out", str(tmp_path / "walker2d"), "--no-plot")
+    assert out == _committed(fixed / "walker2d_curves" / "table.md")
+    assert (tmp_path / "walker2d" / "curves.json").read_bytes() == (fixed / "walker2d_curves" / "curves.json").read_bytes()
     out = _run("tt_goal_tables.py", "docs/results/tt_fixed/runs/tt_goal")
     assert out == _committed(fixed / "goal_tables.md")
     out = _run("tt_tables.py", "docs/results/tt_fixed/tt_main/results.csv", "docs/results/results.csv",
