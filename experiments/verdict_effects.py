@@ -260,6 +260,11 @@ def comparisons() -> list[tuple[str, str, dict[str, Any]]]:
     # The TT after the fixes (docs/results/tt_fixed).
     add("TT", "hopper-medium: fixed TT, 20,000 updates (tt_long.yaml) − DT continuous, 20,000 updates (convergence.yaml)",
         boot(convergence_final("hopper-medium"), tt_fixed("tt_long/reward/hopper-medium/tt")))
+    walker_dt = claims_tables._scores(claims_tables.collect_results(RESULTS / "claims" / "runs"),
+                                      "c1-walker2d", "walker2d-medium", "continuous")
+    add("TT", "walker2d-medium: fixed TT, dropout 0.1, 8000 updates (tt_long.yaml reward-dropout) − DT continuous, "
+        "3000 updates (claims.yaml c1-walker2d)",
+        boot(walker_dt, tt_fixed("tt_long/reward-dropout/walker2d-medium/tt")))
     for task in ("hopper", "halfcheetah", "walker2d"):
         d = f"{task}-medium"
         add("TT", f"{d}: fixed TT − DT continuous (tt.yaml main, 2000 updates)",
