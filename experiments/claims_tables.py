@@ -179,13 +179,10 @@ def c6_convergence_table(results: dict) -> list[str]:
         if not lines:
             lines = ["| dataset | arm | seeds | evaluated to | own plateau step (±5) | plateau level "
                      "| first step within 5 of the random arm's plateau level |", "|---|---|---:|---:|---:|---:|---:|"]
-        reference = None
-        if C6_RANDOM in curves:
-            steps, values, _ = curves[C6_RANDOM]
-            reference = values[-max(1, len(values) // 4):].mean()
+        reference = convergence_tables.plateau_level(curves[C6_RANDOM][1]) if C6_RANDOM in curves else None
         for key, (steps, values, n) in curves.items():
             plateau = convergence_tables.plateau_step(steps, values, PLATEAU_TOLERANCE)
-            level = values[-max(1, len(values) // 4):].mean()
+            level = convergence_tables.plateau_level(values)
             reached = "" if reference is None else next(
                 (str(s) for s, v in zip(steps, values) if v >= reference - PLATEAU_TOLERANCE), "never")
             lines.append(f"| {d} | {C6_LABELS[key]} | {n} | {steps[-1]} | {plateau or 'not yet'} | {level:.1f} | {reached} |")

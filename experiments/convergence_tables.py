@@ -67,12 +67,17 @@ def mean_curve(per_seed: list[dict[int, float]]) -> tuple[list[int], np.ndarray,
     return steps, values, len(per_seed)
 
 
+def plateau_level(values: np.ndarray) -> float:
+    """The mean of a curve's last quarter: the level it settles at, if it settles."""
+    return float(values[-max(1, len(values) // 4):].mean())
+
+
 def plateau_step(steps: list[int], values: np.ndarray, tolerance: float) -> int | None:
     """The first step from which every later value is within `tolerance` of the last quarter's mean;
     None where that is not yet borne out by at least two evaluations after it (a curve still rising)."""
     if len(steps) < 4:
         return None
-    level = values[-max(1, len(values) // 4):].mean()
+    level = plateau_level(values)
     inside = np.abs(values - level) <= tolerance
     for i in range(len(steps) - 2):
         if inside[i:].all():
@@ -86,14 +91,13 @@ def summarise(groups: dict, tolerance: float) -> dict:
         ordered = [seeds[s] for s in sorted(seeds, key=int)]
         steps, score, n = mean_curve([c["score"] for c in ordered if c["score"]])
         loss_steps, loss, _ = mean_curve([c["val_loss"] for c in ordered if c["val_loss"]])
-        last_quarter = score[-max(1, len(score) // 4):] if len(score) else np.array([])
         out[f"{experiment}/{dataset}/{model}"] = {
             "seeds": sorted(seeds, key=int), "seeds_with_curves": n,
             "steps": steps, "score_mean": [round(float(v), 3) for v in score],
             "score_per_seed": {s: seeds[s]["score"] for s in sorted(seeds, key=int)},
             "last_step": steps[-1] if steps else None,
             "plateau_step": plateau_step(steps, score, tolerance),
-            "plateau_level": round(float(last_quarter.mean()), 3) if len(last_quarter) else None,
+            "plateau_level": round(plateau_level(score), 3) if len(score) else None,
             "best_val_loss_step": loss_steps[int(np.argmin(loss))] if len(loss) else None,
             "best_val_loss": round(float(loss.min()), 5) if len(loss) else None,
             "last_val_loss": round(float(loss[-1]), 5) if len(loss) else None,
